@@ -1,0 +1,48 @@
+"""The records a health plan loads, as one union, and how each is addressed."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from domain.claims import Claim
+from domain.clinical import ClinicalRecord, Encounter, ReferenceRecord
+from domain.coverage import Coverage
+from domain.members import Member
+
+Record: TypeAlias = Member | Coverage | Claim | Encounter | ClinicalRecord | ReferenceRecord
+
+RecordKey: TypeAlias = tuple[str, str]
+"""(FHIR resource type, logical id)."""
+
+
+def resource_type_of(record: Record) -> str:
+    match record:
+        case Member():
+            return "Patient"
+        case Coverage():
+            return "Coverage"
+        case Claim():
+            return "ExplanationOfBenefit"
+        case Encounter():
+            return "Encounter"
+        case ClinicalRecord() | ReferenceRecord():
+            return record.kind
+
+
+def record_id(record: Record) -> str:
+    return record.key if isinstance(record, Member) else record.id
+
+
+def record_key(record: Record) -> RecordKey:
+    return resource_type_of(record), record_id(record)
+
+
+def member_key_of(record: Record) -> str | None:
+    """The member a record belongs to; None for plan-wide reference data."""
+    match record:
+        case Member():
+            return record.key
+        case ReferenceRecord():
+            return None
+        case _:
+            return record.member_key
