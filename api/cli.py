@@ -1,0 +1,213 @@
+"""`pai`: the command line of PAI (serve, database, loading, synthetic data, demo)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+
+from api.app import bootstrap, create_app
+from api.ingest.pipeline import IngestReport, ingest
+from api.settings import Mode, Settings
+from domain.ingestion import Change
+from persistence import schema
+
+app = typer.Typer(help="PAI: Patient Access and Interoperability service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+DEMO_DATA = Path("var/demo-data")
+
+
+def main() -> None:
+    app()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the current schema."""
+    services = bootstrap(Settings())
+    schema.upgrade(services.engine)
+    console.print(f"database schema is current ({schema.head_revision()})")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the database schema is current."""
+    services = bootstrap(Settings())
+    current = schema.current_revision(services.engine)
+    head = schema.head_revision()
+    console.print(f"database at {current or 'empty'}; code expects {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (PAI_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PAI_PORT).")] = None,
+) -> None:
+    """Serve the API and pages."""
+    _serve(Settings(), host, port)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    services = bootstrap(settings)
+    if not schema.is_current(services.engine):
+        if not settings.uses_embedded_database:
+            console.print(
+                "[red]The database schema is not current.[/red] "
+                "Run `pai db upgrade` (with the same PAI_DATABASE_URL) and start again."
+            )
+            raise typer.Exit(2)
+        schema.upgrade(services.engine)
+    for problem in _durability_problems(services):
+        console.print(f"[yellow]warning:[/yellow] {problem}")
+    uvicorn.run(
+        create_app(settings, services),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+    )
+
+
+def _durability_problems(services: object) -> list[str]:
+    from persistence import database
+
+    engine = getattr(services, "engine")
+    return database.durability_problems(engine)
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (JSON, NDJSON, CSV).")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+    workers: Annotated[int, typer.Option(min=1, help="Validation processes.")] = os.cpu_count()
+    or 1,
+) -> None:
+    """Load FHIR R4 resources, Bundles, NDJSON and CSV claims extracts."""
+    report = _ingest(Settings(), paths, batch_size, workers)
+    if report.total_rejected:
+        raise typer.Exit(1)
+
+
+def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int) -> IngestReport:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]No such file or folder:[/red] {', '.join(map(str, missing))}")
+        raise typer.Exit(2)
+    services = bootstrap(settings)
+    if not schema.is_current(services.engine):
+        if not settings.uses_embedded_database:
+            console.print("[red]The database schema is not current.[/red] Run `pai db upgrade`.")
+            raise typer.Exit(2)
+        schema.upgrade(services.engine)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("loading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("load", total=None)
+        report = ingest(
+            paths,
+            services.unit_of_work,
+            reject_dir=settings.reject_dir,
+            batch_size=batch_size,
+            workers=workers,
+            progress=lambda n: progress.advance(task, n),
+        )
+    print_report(report)
+    return report
+
+
+def print_report(report: IngestReport) -> None:
+    table = Table(title=f"ingestion run {report.run_id}")
+    for column in ("resource type", "created", "updated", "unchanged", "rejected"):
+        table.add_column(column, justify="left" if column == "resource type" else "right")
+    types = sorted({t for t, _ in report.changes} | set(report.rejected))
+    for resource_type in types:
+        table.add_row(
+            resource_type,
+            *(str(report.changes[(resource_type, c)]) for c in Change),
+            str(report.rejected[resource_type]),
+        )
+    table.add_row(
+        "total",
+        *(str(report.total(c)) for c in Change),
+        str(report.total_rejected),
+        style="bold",
+    )
+    console.print(table)
+    console.print(
+        f"{report.resources} resources in {report.seconds:.1f} s ({report.rate:,.0f} resources/s)"
+    )
+    if report.reject_file:
+        console.print(
+            f"[yellow]{report.total_rejected} rejected[/yellow]: fix and load again "
+            f"{report.reject_file} (reasons in {report.reject_file.parent}/"
+            f"{report.run_id}.outcomes.ndjson)"
+        )
+
+
+@app.command("generate")
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for the NDJSON files.")],
+    members: Annotated[int, typer.Option(min=1)] = 200,
+    seed: Annotated[int, typer.Option()] = 7,
+    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today.")] = None,
+) -> None:
+    """Write a deterministic synthetic health plan as FHIR R4 NDJSON."""
+    from api.synthetic import generate_plan
+
+    summary = generate_plan(
+        out,
+        members=members,
+        seed=seed,
+        today=date.fromisoformat(today) if today else date.today(),
+    )
+    for resource_type, count in sorted(summary.counts.items()):
+        console.print(f"{resource_type:>24} {count:>10,}")
+
+
+@app.command("demo")
+def demo(
+    members: Annotated[int, typer.Option(min=1)] = 200,
+    seed: Annotated[int, typer.Option()] = 7,
+    port: Annotated[int | None, typer.Option()] = None,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Create the embedded database, load a demo plan, and serve it."""
+    from api import demo as demo_setup
+
+    settings = Settings(mode=Mode.DEMO)
+    services = bootstrap(settings)
+    schema.upgrade(services.engine)
+    introduction = demo_setup.prepare(
+        services,
+        data_dir=DEMO_DATA,
+        members=members,
+        seed=seed,
+        load=lambda paths: _ingest(settings, paths, 500, os.cpu_count() or 1),
+    )
+    console.print(introduction)
+    if serve_after:
+        _serve(settings, None, port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Turns the paths given to `pai ingest` into a stream of source items.
+
+Every item knows where it came from (file and line or entry) so that a reject
+can be found and fixed. Nothing here holds more than one file's Bundle in
+memory; NDJSON and CSV files are read line by line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from api.ingest import csv_claims
+
+SUFFIXES = (".json", ".ndjson", ".jsonl", ".csv")
+BUNDLE_TYPES = {"collection", "transaction", "batch", "searchset", "document", "message"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    """One resource from a source file, or the reason it could not be read.
+
+    `raw` is the text as it came (reject files write it back unchanged).
+    """
+
+    source: str
+    position: str
+    raw: bytes
+    resource: dict[str, Any] | None = None
+    error: str | None = None
+    error_path: str | None = None
+    csv_header: bytes | None = None
+    """For CSV sources: the header line, so rejected rows can be written back as CSV."""
+
+
+def expand(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files to read, in a stable order: directories are walked recursively."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+            )
+        else:
+            yield path
+
+
+def read(paths: Iterable[Path]) -> Iterator[SourceItem]:
+    for path in expand(paths):
+        suffix = path.suffix.lower()
+        if not path.exists():
+            yield SourceItem(str(path), "file", b"", error="the file does not exist")
+        elif suffix in (".ndjson", ".jsonl"):
+            yield from _read_ndjson(path)
+        elif suffix == ".csv":
+            yield from csv_claims.read(path)
+        else:
+            yield from _read_json(path)
+
+
+def _read_ndjson(path: Path) -> Iterator[SourceItem]:
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            yield parse(str(path), f"line {number}", text)
+
+
+def _read_json(path: Path) -> Iterator[SourceItem]:
+    raw = path.read_bytes()
+    item = parse(str(path), "resource", raw)
+    resource = item.resource
+    if resource is None or resource.get("resourceType") != "Bundle":
+        yield item
+        return
+    if resource.get("type") not in BUNDLE_TYPES:
+        yield SourceItem(
+            item.source, "resource", raw, error="unsupported Bundle type", error_path="type"
+        )
+        return
+    yield from unpack_bundle(str(path), resource)
+
+
+def parse(source: str, position: str, raw: bytes) -> SourceItem:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return SourceItem(source, position, raw, error=f"not valid JSON: {exc}")
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return SourceItem(
+            source,
+            position,
+            raw,
+            error="not a FHIR resource: a JSON object with a resourceType is expected",
+            error_path="resourceType",
+        )
+    return SourceItem(source, position, raw, resource=value)
+
+
+def unpack_bundle(source: str, bundle: dict[str, Any]) -> Iterator[SourceItem]:
+    """The entries of a Bundle, with `urn:uuid:` references rewritten to the entries' ids.
+
+    Transaction Bundles often carry new resources without ids, addressed by a
+    `urn:uuid:` fullUrl; each gets that uuid as its logical id.
+    """
+    entries = bundle.get("entry") or []
+    targets: dict[str, str] = {}
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(full_url, str):
+            if full_url.startswith("urn:uuid:") and "id" not in resource:
+                resource["id"] = full_url.removeprefix("urn:uuid:")
+            if "id" in resource and "resourceType" in resource:
+                targets[full_url] = f"{resource['resourceType']}/{resource['id']}"
+    for index, entry in enumerate(entries):
+        position = f"entry[{index}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        if targets:
+            _rewrite_references(resource, targets)
+        yield SourceItem(source, position, orjson.dumps(resource), resource=resource)
+
+
+def _rewrite_references(node: Any, targets: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and value in targets:
+                node[key] = targets[value]
+            else:
+                _rewrite_references(value, targets)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_references(value, targets)

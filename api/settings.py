@@ -1,0 +1,50 @@
+"""Configuration, from `PAI_*` environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///var/pai.sqlite"
+
+
+class Mode(StrEnum):
+    PRODUCTION = "production"
+    DEMO = "demo"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAI_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: an SQLite file, or postgresql://user@host/db.",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public URL of this service; the FHIR base is {base_url}/fhir/r4.",
+    )
+    mode: Mode = Field(default=Mode.PRODUCTION, description="`production` or `demo`.")
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:password@host:port for outgoing email."
+    )
+    plan_name: str = Field(default="Cascade Community Health Plan", description="Shown to members.")
+    host: str = Field(default="127.0.0.1", description="Address `pai serve` listens on.")
+    port: int = Field(default=8000, description="Port `pai serve` listens on.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_json: bool = Field(default=True, description="Structured JSON logs (false: console).")
+    reject_dir: Path = Field(
+        default=Path("var/rejects"), description="Where `pai ingest` writes reject files."
+    )
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """The default SQLite file, which `pai serve` may migrate by itself."""
+        return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
+    def fhir_base_url(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir/r4"
