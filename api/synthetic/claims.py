@@ -36,6 +36,9 @@ _AMOUNTS = (
     ("memberliability", codes.C4BB_ADJUDICATION, "Member liability"),
 )
 _CATEGORY = {code: concept(system, code, display) for code, system, display in _AMOUNTS}
+# code -> (youngest, oldest) age it is billed for
+_AGE_LIMITS = {"99392": (1, 4), "99396": (40, 64), "G0438": (65, 120), "93000": (18, 120)}
+_PEDIATRIC_ADMISSIONS = ("J18.9", "K35.80")
 _IN_NETWORK = {
     "category": concept(codes.C4BB_DISCRIMINATOR, "benefitpaymentstatus", "Benefit Payment Status"),
     "reason": concept(codes.C4BB_PAYMENT_STATUS, "innetwork", "In Network"),
@@ -62,12 +65,20 @@ def iter_claims(ctx: MemberContext, count: int) -> Iterator[Json]:
 
 
 class _Adjudicator:
-    """Splits each line's charge the way the member's benefit plan would."""
+    """Splits each line's charge the way the member's benefit plan would.
 
-    def __init__(self, ctx: MemberContext) -> None:
+    Lines carry the four amounts CARIN always expects plus the non-zero others;
+    the header totals carry every category, zeros included.
+    """
+
+    _ALWAYS = frozenset(("submitted", "eligible", "paidtoprovider", "memberliability"))
+
+    def __init__(self, ctx: MemberContext, year: int) -> None:
         plan = codes.LINES_OF_BUSINESS[ctx.member.line_of_business]
         self.ctx = ctx
-        self.copay, self.coinsurance_percent, self.deductible_left = plan[6], plan[7], plan[8]
+        self.year = year
+        self.copay, self.coinsurance_percent, deductible = plan[6], plan[7], plan[8]
+        self.deductible_left = max(0, deductible - ctx.deductible_used.get(year, 0))
         self.allowed_low = 35 if ctx.member.line_of_business == "medicaid" else 45
         self.totals = dict.fromkeys((code for code, _, _ in _AMOUNTS), 0)
 
@@ -79,29 +90,41 @@ class _Adjudicator:
             amounts["noncovered"] = charge
         else:
             eligible = charge * rng.randint(self.allowed_low, 90) // 100
-            amounts["eligible"] = eligible
-            amounts["discount"] = charge - eligible
-            deductible = min(eligible, self.deductible_left) if rng.random() < 0.3 else 0
+            deductible = min(eligible, self.deductible_left)
             self.deductible_left -= deductible
+            used = self.ctx.deductible_used
+            used[self.year] = used.get(self.year, 0) + deductible
             member_copay = min(self.copay, eligible - deductible) if copay else 0
             rest = eligible - deductible - member_copay
-            coinsurance = rest * self.coinsurance_percent // 100 if not copay else 0
-            amounts["deductible"] = deductible
-            amounts["copay"] = member_copay
-            amounts["coinsurance"] = coinsurance
-            amounts["memberliability"] = deductible + member_copay + coinsurance
-            amounts["paidtoprovider"] = eligible - amounts["memberliability"]
+            coinsurance = 0 if copay else rest * self.coinsurance_percent // 100
+            liability = deductible + member_copay + coinsurance
+            amounts |= {
+                "eligible": eligible,
+                "discount": charge - eligible,
+                "deductible": deductible,
+                "copay": member_copay,
+                "coinsurance": coinsurance,
+                "memberliability": liability,
+                "paidtoprovider": eligible - liability,
+            }
+        totals = self.totals
+        result = []
         for code, value in amounts.items():
-            self.totals[code] += value
-        return [
-            {"category": _CATEGORY[code], "amount": money(amounts[code])} for code in self.totals
-        ]
+            totals[code] += value
+            if value or code in self._ALWAYS:
+                result.append({"category": _CATEGORY[code], "amount": money(value)})
+        return result
 
     def header_totals(self) -> list[Json]:
         return [
             {"category": _CATEGORY[code], "amount": money(value)}
             for code, value in self.totals.items()
         ]
+
+
+def _billable_at(code: str, age: int) -> bool:
+    youngest, oldest = _AGE_LIMITS.get(code, (0, 120))
+    return youngest <= age <= oldest
 
 
 def _claim_number(ctx: MemberContext, day: date) -> str:
@@ -147,12 +170,12 @@ def _diagnoses(ctx: MemberContext, principal: tuple[str, str], others: int) -> l
     return result
 
 
-def _visit_reason(ctx: MemberContext) -> tuple[str, str]:
+def _visit_reason(ctx: MemberContext, day: date) -> tuple[str, str]:
     if ctx.health.problems and ctx.rng.random() < 0.6:
         problem = ctx.rng.choice(ctx.health.problems)
         return problem.icd10, problem.display
     if ctx.rng.random() < 0.4:
-        age = ctx.member.age_on(ctx.today)
+        age = ctx.member.age_on(day)
         code, display = codes.WELLNESS_DIAGNOSES[1 if age < 18 else 0]
         return code, display
     code, display, _ = ctx.rng.choice(codes.DIAGNOSES[5:10])
@@ -238,10 +261,12 @@ def _institutional_info(
 
 def _inpatient(ctx: MemberContext, day: date) -> Json:
     rng = ctx.rng
-    principal, display, drg, pcs, pcs_display = rng.choice(codes.ADMISSIONS)
+    pediatric = ctx.member.age_on(day) < 18
+    admissions = [a for a in codes.ADMISSIONS if not pediatric or a[0] in _PEDIATRIC_ADMISSIONS]
+    principal, display, drg, pcs, pcs_display = rng.choice(admissions)
     discharge = ctx.after(day, 1, 6)
     hospital = ctx.facility("hospital")
-    adjudicator = _Adjudicator(ctx)
+    adjudicator = _Adjudicator(ctx, day.year)
     eob, created = _header(
         ctx, "inpatient", claim_type="institutional", start=day, end=discharge, billing=hospital
     )
@@ -289,7 +314,7 @@ def _inpatient(ctx: MemberContext, day: date) -> Json:
 def _outpatient(ctx: MemberContext, day: date) -> Json:
     rng = ctx.rng
     facility = ctx.facility("hospital")
-    adjudicator = _Adjudicator(ctx)
+    adjudicator = _Adjudicator(ctx, day.year)
     eob, created = _header(
         ctx, "outpatient", claim_type="institutional", start=day, end=day, billing=facility
     )
@@ -300,7 +325,7 @@ def _outpatient(ctx: MemberContext, day: date) -> Json:
         ]
     )
     eob["supportingInfo"] = _institutional_info(ctx, ctx.after(day, 1, 10), "0131", None)
-    eob["diagnosis"] = _diagnoses(ctx, _visit_reason(ctx), rng.randint(0, 2))
+    eob["diagnosis"] = _diagnoses(ctx, _visit_reason(ctx, day), rng.randint(0, 2))
     lines = rng.sample(codes.OUTPATIENT_LINES, rng.randint(1, 3))
     eob["item"] = [
         {
@@ -326,7 +351,7 @@ def _professional(ctx: MemberContext, day: date) -> Json:
     specialist = rng.random() < 0.3
     rendering = ctx.practitioner("physician") if specialist else ctx.primary_care
     clinic = ctx.facility("clinic") if specialist else ctx.clinic
-    adjudicator = _Adjudicator(ctx)
+    adjudicator = _Adjudicator(ctx, day.year)
     eob, created = _header(
         ctx, "professional", claim_type="professional", start=day, end=day, billing=clinic
     )
@@ -342,8 +367,11 @@ def _professional(ctx: MemberContext, day: date) -> Json:
             code=concept(codes.C4BB_PAYMENT_STATUS, "contracted", "Contracted"),
         ),
     ]
-    eob["diagnosis"] = _diagnoses(ctx, _visit_reason(ctx), rng.randint(0, 2))
-    services = rng.sample(codes.PROFESSIONAL_SERVICES, rng.randint(1, 3))
+    eob["diagnosis"] = _diagnoses(ctx, _visit_reason(ctx, day), rng.randint(0, 2))
+    age = ctx.member.age_on(day)
+    services = rng.sample(
+        [s for s in codes.PROFESSIONAL_SERVICES if _billable_at(s[1], age)], rng.randint(1, 3)
+    )
     eob["item"] = [
         {
             "sequence": sequence,
@@ -368,7 +396,7 @@ def _pharmacy(ctx: MemberContext, day: date) -> Json:
     drug_index = rng.choice(ctx.health.drugs) if ctx.health.drugs else len(codes.DRUGS) - 1
     ndc, display, _, _, days_supply, quantity, charge = codes.DRUGS[drug_index]
     pharmacy = ctx.facility("pharmacy")
-    adjudicator = _Adjudicator(ctx)
+    adjudicator = _Adjudicator(ctx, day.year)
     eob, created = _header(
         ctx, "pharmacy", claim_type="pharmacy", start=day, end=day, billing=pharmacy
     )
@@ -413,7 +441,7 @@ def _pharmacy(ctx: MemberContext, day: date) -> Json:
 def _oral(ctx: MemberContext, day: date) -> Json:
     rng = ctx.rng
     office = ctx.facility("dental")
-    adjudicator = _Adjudicator(ctx)
+    adjudicator = _Adjudicator(ctx, day.year)
     eob, created = _header(ctx, "oral", claim_type="oral", start=day, end=day, billing=office)
     eob["careTeam"] = _care_team(
         [(ctx.practitioner("dentist"), codes.C4BB_CARE_TEAM_ROLE, "performing")]
@@ -436,6 +464,6 @@ def _oral(ctx: MemberContext, day: date) -> Json:
                 _IN_NETWORK,
             ],
         }
-        for sequence, (code, display, charge, _tooth) in enumerate(chosen, start=1)
+        for sequence, (code, display, charge) in enumerate(chosen, start=1)
     ]
     return _finish(ctx, eob, created, adjudicator)

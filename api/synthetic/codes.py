@@ -57,7 +57,6 @@ CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-cat
 CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CAREPLAN_CATEGORY: Final = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
-ENCOUNTER_TYPE_CPT: Final = CPT
 
 C4BB: Final = "http://hl7.org/fhir/us/carin-bb/CodeSystem/"
 C4BB_IDENTIFIER_TYPE: Final = C4BB + "C4BBIdentifierType"
@@ -301,15 +300,15 @@ DRUGS: Final = (
     ("00093-4155-73", "Amoxicillin 500 MG Oral Capsule", "308191",
      "amoxicillin 500 MG Oral Capsule", 10, 30, 1400),
 )  # fmt: skip
-# (CDT code, display, charge cents, tooth or None)
+# (CDT code, display, charge cents)
 DENTAL_SERVICES: Final = (
-    ("D0120", "Periodic oral evaluation - established patient", 6500, None),
-    ("D1110", "Prophylaxis - adult", 11000, None),
-    ("D1120", "Prophylaxis - child", 7500, None),
-    ("D0274", "Bitewings - four radiographic images", 8000, None),
-    ("D2391", "Resin-based composite - one surface, posterior", 19500, "30"),
-    ("D2740", "Crown - porcelain/ceramic", 125000, "19"),
-    ("D7140", "Extraction, erupted tooth or exposed root", 21000, "1"),
+    ("D0120", "Periodic oral evaluation - established patient", 6500),
+    ("D1110", "Prophylaxis - adult", 11000),
+    ("D1120", "Prophylaxis - child", 7500),
+    ("D0274", "Bitewings - four radiographic images", 8000),
+    ("D2391", "Resin-based composite - one surface, posterior", 19500),
+    ("D2740", "Crown - porcelain/ceramic", 125000),
+    ("D7140", "Extraction, erupted tooth or exposed root", 21000),
 )
 
 # --- clinical ------------------------------------------------------------------------------
@@ -327,11 +326,7 @@ LABS: Final = (
     ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.3, 0.95, 0.2, 2),
     ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 12.0, 17.5, 14.1, 1.4, 1),
 )  # fmt: skip
-VITAL_SIGNS_PANEL: Final = (
-    "85353-1",
-    "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
-)
-# (profile suffix, LOINC, display, unit, UCUM code)
+# US Core profile suffix -> (LOINC, display, unit, UCUM code)
 VITALS: Final = {
     "heart-rate": ("8867-4", "Heart rate", "beats/minute", "/min"),
     "respiratory-rate": ("9279-1", "Respiratory rate", "breaths/minute", "/min"),
@@ -360,7 +355,7 @@ ENCOUNTER_TYPES: Final = (
     ("99396", "Periodic preventive medicine, established patient", "AMB", "ambulatory"),
     ("99442", "Telephone evaluation and management service", "VR", "virtual"),
 )
-# (SNOMED goal, display, LOINC measure, target high, unit)
+# (description, LOINC measure, upper target or 0 for none, UCUM unit)
 GOALS: Final = (
     ("HbA1c below 7%", "4548-4", 7.0, "%"),
     ("Blood pressure below 140/90", "8480-6", 140.0, "mm[Hg]"),

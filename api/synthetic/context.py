@@ -5,7 +5,7 @@ the member's own random stream (so one member's output never depends on another'
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from api.synthetic.health import Health
@@ -23,6 +23,8 @@ class MemberContext:
     last_updated: str
     primary_care: Practitioner
     clinic: Facility
+    deductible_used: dict[int, int] = field(default_factory=dict)
+    """Cents of the yearly deductible already applied, by year (claims come in date order)."""
 
     @property
     def first_day(self) -> date:

@@ -247,7 +247,7 @@ def test_adjudicated_amounts_add_up(resources: dict[str, list[Resource]]) -> Non
                     code = adjudication["category"]["coding"][0]["code"]
                     lines[code] = lines.get(code, 0) + round(adjudication["amount"]["value"] * 100)
 
-        assert lines == totals
+        assert {code: lines.get(code, 0) for code in totals} == totals
         assert totals["submitted"] == totals["eligible"] + totals["discount"] + totals["noncovered"]
         assert totals["eligible"] == totals["paidtoprovider"] + totals["memberliability"]
         assert round(eob["payment"]["amount"]["value"] * 100) == totals["paidtoprovider"]
