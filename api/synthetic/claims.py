@@ -9,6 +9,7 @@ in every total.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 
 from api.synthetic import codes
@@ -182,6 +183,12 @@ def _visit_reason(ctx: MemberContext, day: date) -> tuple[str, str]:
     return code, display
 
 
+@dataclass(frozen=True, slots=True)
+class _Processing:
+    received: date
+    created: date
+
+
 def _header(
     ctx: MemberContext,
     kind: str,
@@ -190,8 +197,10 @@ def _header(
     start: date,
     end: date,
     billing: Facility,
-) -> tuple[Json, date]:
-    created = ctx.after(end, 3, 30)
+    lag: tuple[int, int] = (1, 10),
+) -> tuple[Json, _Processing]:
+    received = ctx.after(end, *lag)
+    created = ctx.after(received, 0, 14)
     eob: Json = {
         "resourceType": "ExplanationOfBenefit",
         "id": new_id(ctx.rng),
@@ -221,7 +230,7 @@ def _header(
         },
         "outcome": "complete",
     }
-    return eob, created
+    return eob, _Processing(received, created)
 
 
 def _finish(ctx: MemberContext, eob: Json, created: date, adjudicator: _Adjudicator) -> Json:
@@ -267,7 +276,7 @@ def _inpatient(ctx: MemberContext, day: date) -> Json:
     discharge = ctx.after(day, 1, 6)
     hospital = ctx.facility("hospital")
     adjudicator = _Adjudicator(ctx, day.year)
-    eob, created = _header(
+    eob, processing = _header(
         ctx, "inpatient", claim_type="institutional", start=day, end=discharge, billing=hospital
     )
     attending = ctx.practitioner("physician")
@@ -277,7 +286,7 @@ def _inpatient(ctx: MemberContext, day: date) -> Json:
             (ctx.primary_care, codes.C4BB_CARE_TEAM_ROLE, "referring"),
         ]
     )
-    info = _institutional_info(ctx, ctx.after(discharge, 1, 5), "0111", (day, discharge))
+    info = _institutional_info(ctx, processing.received, "0111", (day, discharge))
     info.append(_supporting(len(info) + 1, "drg", code=concept(codes.MS_DRG, drg)))
     eob["supportingInfo"] = info
     eob["diagnosis"] = _diagnoses(ctx, (principal, display), rng.randint(1, 3))
@@ -308,14 +317,14 @@ def _inpatient(ctx: MemberContext, day: date) -> Json:
         for sequence, (revenue, revenue_display, charge) in enumerate(lines, start=1)
     ]
     eob["adjudication"] = [_IN_NETWORK]
-    return _finish(ctx, eob, created, adjudicator)
+    return _finish(ctx, eob, processing.created, adjudicator)
 
 
 def _outpatient(ctx: MemberContext, day: date) -> Json:
     rng = ctx.rng
     facility = ctx.facility("hospital")
     adjudicator = _Adjudicator(ctx, day.year)
-    eob, created = _header(
+    eob, processing = _header(
         ctx, "outpatient", claim_type="institutional", start=day, end=day, billing=facility
     )
     eob["careTeam"] = _care_team(
@@ -324,7 +333,7 @@ def _outpatient(ctx: MemberContext, day: date) -> Json:
             (ctx.primary_care, codes.C4BB_CARE_TEAM_ROLE, "referring"),
         ]
     )
-    eob["supportingInfo"] = _institutional_info(ctx, ctx.after(day, 1, 10), "0131", None)
+    eob["supportingInfo"] = _institutional_info(ctx, processing.received, "0131", None)
     eob["diagnosis"] = _diagnoses(ctx, _visit_reason(ctx, day), rng.randint(0, 2))
     lines = rng.sample(codes.OUTPATIENT_LINES, rng.randint(1, 3))
     eob["item"] = [
@@ -343,7 +352,7 @@ def _outpatient(ctx: MemberContext, day: date) -> Json:
         }
         for sequence, (revenue, revenue_display, service, charge) in enumerate(lines, start=1)
     ]
-    return _finish(ctx, eob, created, adjudicator)
+    return _finish(ctx, eob, processing.created, adjudicator)
 
 
 def _professional(ctx: MemberContext, day: date) -> Json:
@@ -352,7 +361,7 @@ def _professional(ctx: MemberContext, day: date) -> Json:
     rendering = ctx.practitioner("physician") if specialist else ctx.primary_care
     clinic = ctx.facility("clinic") if specialist else ctx.clinic
     adjudicator = _Adjudicator(ctx, day.year)
-    eob, created = _header(
+    eob, processing = _header(
         ctx, "professional", claim_type="professional", start=day, end=day, billing=clinic
     )
     team = [(rendering, codes.C4BB_CARE_TEAM_ROLE, "performing")]
@@ -360,7 +369,7 @@ def _professional(ctx: MemberContext, day: date) -> Json:
         team.append((ctx.primary_care, codes.C4BB_CARE_TEAM_ROLE, "referring"))
     eob["careTeam"] = _care_team(team)
     eob["supportingInfo"] = [
-        _supporting(1, "clmrecvddate", timingDate=iso(ctx.after(day, 1, 10))),
+        _supporting(1, "clmrecvddate", timingDate=iso(processing.received)),
         _supporting(
             2,
             "billingnetworkcontractingstatus",
@@ -388,7 +397,7 @@ def _professional(ctx: MemberContext, day: date) -> Json:
         }
         for sequence, (system, code, display, charge, place) in enumerate(services, start=1)
     ]
-    return _finish(ctx, eob, created, adjudicator)
+    return _finish(ctx, eob, processing.created, adjudicator)
 
 
 def _pharmacy(ctx: MemberContext, day: date) -> Json:
@@ -397,8 +406,8 @@ def _pharmacy(ctx: MemberContext, day: date) -> Json:
     ndc, display, _, _, days_supply, quantity, charge = codes.DRUGS[drug_index]
     pharmacy = ctx.facility("pharmacy")
     adjudicator = _Adjudicator(ctx, day.year)
-    eob, created = _header(
-        ctx, "pharmacy", claim_type="pharmacy", start=day, end=day, billing=pharmacy
+    eob, processing = _header(
+        ctx, "pharmacy", claim_type="pharmacy", start=day, end=day, billing=pharmacy, lag=(0, 1)
     )
     eob["careTeam"] = _care_team(
         [
@@ -407,7 +416,7 @@ def _pharmacy(ctx: MemberContext, day: date) -> Json:
         ]
     )
     eob["supportingInfo"] = [
-        _supporting(1, "clmrecvddate", timingDate=iso(ctx.after(day, 0, 2))),
+        _supporting(1, "clmrecvddate", timingDate=iso(processing.received)),
         _supporting(2, "dayssupply", valueQuantity={"value": days_supply}),
         _supporting(3, "refillnum", valueQuantity={"value": rng.randint(0, 5)}),
         _supporting(
@@ -435,19 +444,19 @@ def _pharmacy(ctx: MemberContext, day: date) -> Json:
             ],
         }
     ]
-    return _finish(ctx, eob, created, adjudicator)
+    return _finish(ctx, eob, processing.created, adjudicator)
 
 
 def _oral(ctx: MemberContext, day: date) -> Json:
     rng = ctx.rng
     office = ctx.facility("dental")
     adjudicator = _Adjudicator(ctx, day.year)
-    eob, created = _header(ctx, "oral", claim_type="oral", start=day, end=day, billing=office)
+    eob, processing = _header(ctx, "oral", claim_type="oral", start=day, end=day, billing=office)
     eob["careTeam"] = _care_team(
         [(ctx.practitioner("dentist"), codes.C4BB_CARE_TEAM_ROLE, "performing")]
     )
     eob["supportingInfo"] = [
-        _supporting(1, "clmrecvddate", timingDate=iso(ctx.after(day, 1, 10))),
+        _supporting(1, "clmrecvddate", timingDate=iso(processing.received)),
     ]
     adult = ctx.member.age_on(day) >= 14
     services = [s for s in codes.DENTAL_SERVICES if s[0] != ("D1120" if adult else "D1110")]
@@ -466,4 +475,4 @@ def _oral(ctx: MemberContext, day: date) -> Json:
         }
         for sequence, (code, display, charge) in enumerate(chosen, start=1)
     ]
-    return _finish(ctx, eob, created, adjudicator)
+    return _finish(ctx, eob, processing.created, adjudicator)

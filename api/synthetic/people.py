@@ -55,9 +55,12 @@ class Member:
         return day.year - self.birth_date.year - before_birthday
 
 
+_UNDECOMPOSABLE = str.maketrans({"ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "Æ": "AE", "ł": "l"})
+
+
 def ascii_fold(text: str) -> str:
     """`Zoë O'Brien-Núñez` -> `zoeobriennunez`: what an email local part can hold."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSABLE))
     return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower()
 
 

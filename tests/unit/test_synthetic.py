@@ -16,6 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from api.synthetic import GenerationSummary, PlanSpec, generate_plan, iter_plan
 from api.synthetic.identifiers import is_valid_npi, new_npi
+from api.synthetic.people import ascii_fold
 
 TODAY = date(2025, 6, 30)
 START_YEAR = 2016
@@ -196,6 +197,11 @@ def test_npis_pass_the_luhn_check(resources: dict[str, list[Resource]]) -> None:
     assert not is_valid_npi("1234567890")
 
 
+def test_email_addresses_are_ascii_folded_names() -> None:
+    assert ascii_fold("Zoë O'Brien-Núñez") == "zoeobriennunez"
+    assert ascii_fold("Bjørn") == "bjorn"
+
+
 def test_new_npis_are_valid() -> None:
     rng = random.Random(1)
     assert all(is_valid_npi(new_npi(rng)) for _ in range(200))
@@ -231,7 +237,10 @@ def test_birth_dates_and_claim_dates_lie_in_range(resources: dict[str, list[Reso
         end = date.fromisoformat(eob["billablePeriod"]["end"])
         created = date.fromisoformat(eob["created"])
         first = coverage_start[eob["patient"]["reference"]]
-        assert date(START_YEAR, 1, 1) <= first <= start <= end <= created <= TODAY
+        received = date.fromisoformat(eob["supportingInfo"][0]["timingDate"])
+        paid = date.fromisoformat(eob["payment"]["date"])
+        assert date(START_YEAR, 1, 1) <= first <= start <= end <= received <= created <= TODAY
+        assert created <= paid <= TODAY
 
 
 def test_adjudicated_amounts_add_up(resources: dict[str, list[Resource]]) -> None:
