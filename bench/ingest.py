@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
 from pathlib import Path
 
 import orjson
@@ -50,25 +50,23 @@ class Measurement:
 
 
 def prepare_input(count: int, seed: int) -> Path:
-    """NDJSON files with exactly `count` EOBs and `count` Observations (generated once, cached)."""
+    """A generated plan with exactly `count` EOBs and `count` Observations (cached in bench/out)."""
     target = OUT / f"ingest-{count}-{seed}"
     if all((target / f"{t}.ndjson").exists() for t in TYPES):
         return target
-    with tempfile.TemporaryDirectory() as pilot_dir:
-        pilot = generate_plan(Path(pilot_dir), members=50, seed=seed, today=date(2026, 11, 1))
-    per_member = min(pilot.counts[t] / 50 for t in TYPES)
-    members = int(count / per_member * 1.1) + 10
-    full = OUT / f"plan-{members}-{seed}"
-    if not (full / "Patient.ndjson").exists():
-        print(f"generating a plan of {members:,} members ...", flush=True)
-        generate_plan(full, members=members, seed=seed, today=date(2026, 11, 1))
-    target.mkdir(parents=True, exist_ok=True)
-    for resource_type in TYPES:
-        with (full / f"{resource_type}.ndjson").open("rb") as source:
-            lines = list(islice(source, count))
-        if len(lines) < count:
-            raise SystemExit(f"only {len(lines)} {resource_type} generated; raise the member count")
-        (target / f"{resource_type}.ndjson").write_bytes(b"".join(lines))
+    with tempfile.TemporaryDirectory() as scratch:
+        print(f"generating {count:,} EOBs and {count:,} Observations ...", flush=True)
+        generate_plan(
+            Path(scratch),
+            members=max(100, count // 50),
+            seed=seed,
+            today=date(2026, 11, 1),
+            claims_total=count,
+            observations_total=count,
+        )
+        target.mkdir(parents=True, exist_ok=True)
+        for resource_type in TYPES:
+            shutil.move(Path(scratch) / f"{resource_type}.ndjson", target / f"{resource_type}.ndjson")
     return target
 
 
