@@ -136,7 +136,7 @@ def iter_plan(spec: PlanSpec) -> Iterator[list[Json]]:
             today=spec.today,
             last_updated=last_updated,
             primary_care=rng.choice(network.practitioners["physician"]),
-            clinic=rng.choice(network.facilities["clinic"]),
+            clinic=rng.choice(providers.nearby(network, "clinic", member.state)),
         )
         years = max(0.1, (spec.today - member.coverage_start).days / 365.25)
         burden = len(health.problems)

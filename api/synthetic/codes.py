@@ -353,7 +353,6 @@ ENCOUNTER_TYPES: Final = (
     ("99213", "Office or other outpatient visit, established patient", "AMB", "ambulatory"),
     ("99214", "Office or other outpatient visit, established patient", "AMB", "ambulatory"),
     ("99396", "Periodic preventive medicine, established patient", "AMB", "ambulatory"),
-    ("99442", "Telephone evaluation and management service", "VR", "virtual"),
 )
 # (description, LOINC measure, upper target or 0 for none, UCUM unit)
 GOALS: Final = (

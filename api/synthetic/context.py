@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from api.synthetic.health import Health
 from api.synthetic.people import Member
-from api.synthetic.providers import Facility, Network, Practitioner
+from api.synthetic.providers import Facility, Network, Practitioner, nearby
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +45,7 @@ class MemberContext:
         return self.rng.choice(self.network.practitioners[kind])
 
     def facility(self, kind: str) -> Facility:
-        return self.rng.choice(self.network.facilities[kind])
+        """Mostly one near the member; now and then anywhere in the network."""
+        if self.rng.random() < 0.1:
+            return self.rng.choice(self.network.facilities[kind])
+        return self.rng.choice(nearby(self.network, kind, self.member.state))

@@ -52,6 +52,7 @@ class Network:
     payer_id: str
     practitioners: dict[str, tuple[Practitioner, ...]]
     facilities: dict[str, tuple[Facility, ...]]
+    by_state: dict[tuple[str, str], tuple[Facility, ...]]
 
 
 def build_network(rng: random.Random, members: int) -> Network:
@@ -111,7 +112,17 @@ def build_network(rng: random.Random, members: int) -> Network:
                 )
             )
         facilities[kind] = tuple(built)
-    return Network(payer_id=payer_id, practitioners=practitioners, facilities=facilities)
+    by_state: dict[tuple[str, str], tuple[Facility, ...]] = {}
+    for kind, group in facilities.items():
+        for facility in group:
+            key = (kind, facility.state)
+            by_state[key] = (*by_state.get(key, ()), facility)
+    return Network(payer_id, practitioners, facilities, by_state)
+
+
+def nearby(network: Network, kind: str, state: str) -> tuple[Facility, ...]:
+    """The facilities of `kind` in `state`, or all of them when the state has none."""
+    return network.by_state.get((kind, state)) or network.facilities[kind]
 
 
 def payer_organization(network: Network, last_updated: str) -> Json:
