@@ -312,3 +312,15 @@ def test_memory_does_not_grow_with_the_number_of_members() -> None:
     small, large = _peak_bytes(50), _peak_bytes(500)
 
     assert large < small * 1.5 + 256 * 1024
+
+
+def test_clinical_records_lie_within_coverage(resources: dict[str, list[Resource]]) -> None:
+    coverage_start = {
+        c["beneficiary"]["reference"]: date.fromisoformat(c["period"]["start"])
+        for c in resources["Coverage"]
+    }
+    for observation in resources["Observation"]:
+        effective = date.fromisoformat(observation["effectiveDateTime"][:10])
+        assert coverage_start[observation["subject"]["reference"]] <= effective <= TODAY
+    for immunization in resources["Immunization"]:
+        assert date.fromisoformat(immunization["occurrenceDateTime"][:10]) <= TODAY
