@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.members import Member, MemberNumberSource
+from domain.apps import App, AppStatus, ConsentGrant
+from domain.audit import AccessEvent
+from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.records import Record, RecordKey
 from domain.runs import IngestionRun
 from domain.values import RecordMeta
@@ -54,11 +56,88 @@ class IngestionRunRepository(Protocol):
     def latest(self, limit: int) -> list[IngestionRun]: ...
 
 
+class AppRepository(Protocol):
+    def add(self, app: App) -> None:
+        """Register `app`; raises `Conflict` when its client id is taken."""
+        ...
+
+    def update(self, app: App) -> None: ...
+
+    def get(self, client_id: str) -> App | None: ...
+
+    def list_all(self, status: AppStatus | None = None) -> list[App]:
+        """Apps ordered by name, all of them or those with `status`."""
+        ...
+
+
+class ConsentGrantRepository(Protocol):
+    """Grants are archived by `update` (revoked), never deleted."""
+
+    def add(self, grant: ConsentGrant) -> None: ...
+
+    def update(self, grant: ConsentGrant) -> None: ...
+
+    def get(self, grant_id: str) -> ConsentGrant | None: ...
+
+    def list_for_member(self, member_key: str) -> list[ConsentGrant]:
+        """Newest first, revoked ones included."""
+        ...
+
+    def list_for_account(self, account_id: str) -> list[ConsentGrant]:
+        """Newest first, revoked ones included."""
+        ...
+
+
+class AccountRepository(Protocol):
+    def add(self, account: Account) -> None:
+        """Store `account`; raises `Conflict` when its email (in any case) has an account."""
+        ...
+
+    def update(self, account: Account) -> None:
+        """Raises `Conflict` when the new email belongs to another account."""
+        ...
+
+    def get(self, account_id: str) -> Account | None: ...
+
+    def get_by_email(self, email: str) -> Account | None:
+        """Compared without surrounding white space and case."""
+        ...
+
+
+class RepresentationRepository(Protocol):
+    def add(self, representation: Representation) -> None:
+        """Raises `Conflict` when the account already acts for that member."""
+        ...
+
+    def list_for_account(self, account_id: str) -> list[Representation]: ...
+
+    def list_for_member(self, member_key: str) -> list[Representation]: ...
+
+
+class AccessEventRepository(Protocol):
+    """The audit trail: append and read, no update or delete."""
+
+    def append(self, event: AccessEvent) -> None: ...
+
+    def list_for_member(self, member_key: str, limit: int = 100) -> list[AccessEvent]:
+        """Newest first."""
+        ...
+
+    def latest(self, limit: int = 100) -> list[AccessEvent]:
+        """Newest first, of every member and none."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all."""
 
     records: RecordRepository
     runs: IngestionRunRepository
+    apps: AppRepository
+    grants: ConsentGrantRepository
+    accounts: AccountRepository
+    representations: RepresentationRepository
+    access_events: AccessEventRepository
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,290 @@
+"""The schema, as SQLAlchemy Core tables on one `metadata`.
+
+Every member-owned table carries `member_key` (so a database distributed by
+member can shard it) but no foreign key to `members`: real feeds send records
+before their Patient, or for a Patient that never arrives. Documents hold the
+domain entity as JSON (see `persistence.codec`); the other columns exist for
+search and for the version bookkeeping of `domain.values.RecordMeta`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored in UTC and always read back aware (also on SQLite)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} would be stored without a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def Json() -> Any:  # noqa: N802 - reads like the other column types
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _version_columns() -> list[Column[Any]]:
+    return [
+        Column("version_id", Integer, nullable=False),
+        Column("last_updated", UtcDateTime, nullable=False),
+        Column("content_hash", String(128), nullable=False),
+        Column("ingestion_run_id", String(64)),
+    ]
+
+
+members = Table(
+    "members",
+    metadata,
+    Column("member_key", String(64), primary_key=True),
+    Column("member_number", String(64), nullable=False),
+    Column("member_number_norm", String(64), nullable=False, unique=True),
+    Column("member_number_source", String(32), nullable=False),
+    Column("family_norm", String(128)),
+    Column("birth_date", Date),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "family_norm", "birth_date"),
+    Index(None, "last_updated"),
+)
+
+coverages = Table(
+    "coverages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("member_key", String(64), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("period_start", Date),
+    Column("period_end", Date),
+    Column("subscriber_id", String(64)),
+    Column("relationship_code", String(32)),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "member_key", "period_start"),
+    Index(None, "member_key", "last_updated"),
+    Index(None, "last_updated"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("member_key", String(64), nullable=False),
+    Column("claim_type", String(32), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("billable_start", Date),
+    Column("billable_end", Date),
+    Column("service_start", Date),
+    Column("service_end", Date),
+    Column("created", Date),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "member_key", "claim_type", "service_start"),
+    Index(None, "member_key", "billable_start"),
+    Index(None, "member_key", "last_updated"),
+    Index(None, "last_updated"),
+)
+
+encounters = Table(
+    "encounters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("member_key", String(64), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("class_code", String(32)),
+    Column("date_start", Date),
+    Column("date_end", Date),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "member_key", "class_code", "date_start"),
+    Index(None, "member_key", "last_updated"),
+    Index(None, "last_updated"),
+)
+
+clinical_records = Table(
+    "clinical_records",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("member_key", String(64), nullable=False),
+    Column("status", String(64)),
+    Column("code_system", String(255)),
+    Column("code", String(255)),
+    # Every coding of `code` and of the categories, as `system|code` search tokens.
+    Column("code_tokens", Json(), nullable=False),
+    Column("category_tokens", Json(), nullable=False),
+    Column("date_start", Date),
+    Column("date_end", Date),
+    Column("encounter_ref", String(255)),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "member_key", "kind", "date_start"),
+    Index(None, "member_key", "kind", "code"),
+    Index(None, "member_key", "last_updated"),
+    Index(None, "last_updated"),
+)
+
+reference_records = Table(
+    "reference_records",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255)),
+    Column("npi", String(16)),
+    Column("document", Json(), nullable=False),
+    *_version_columns(),
+    Index(None, "kind", "name"),
+    Index(None, "npi"),
+    Index(None, "last_updated"),
+)
+
+record_history = Table(
+    "record_history",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("member_key", String(64)),
+    Column("last_updated", UtcDateTime, nullable=False),
+    Column("content_hash", String(128), nullable=False),
+    Column("ingestion_run_id", String(64)),
+    Column("document", Json(), nullable=False),
+    Index(None, "member_key", "last_updated"),
+)
+
+ingestion_runs = Table(
+    "ingestion_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("sources", Json(), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("created", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("reject_file", Text),
+    Index(None, "started_at"),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("client_type", String(32), nullable=False),
+    Column("redirect_uris", Json(), nullable=False),
+    Column("scopes", Json(), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("developer", String(255), nullable=False),
+    Column("website", Text),
+    Column("privacy_policy_url", Text),
+    Column("privacy_attested", Boolean, nullable=False),
+    Index(None, "status"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    # One email, one account: compared after trimming and lower-casing.
+    Column("email_norm", String(320), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("locked_until", UtcDateTime),
+)
+
+representations = Table(
+    "representations",
+    metadata,
+    Column("account_id", String(64), ForeignKey("accounts.id"), primary_key=True),
+    Column("member_key", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(255)),
+    Column("created_at", UtcDateTime),
+    Index(None, "member_key"),
+)
+
+consent_grants = Table(
+    "consent_grants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), ForeignKey("apps.client_id"), nullable=False),
+    Column("member_key", String(64), nullable=False),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("granted_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("revoked_by", String(128)),
+    Column("revoke_reason", Text),
+    Index(None, "member_key", "client_id"),
+    Index(None, "account_id"),
+    Index(None, "client_id", "status"),
+)
+
+access_events = Table(
+    "access_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("member_key", String(64)),
+    Column("resource_type", String(64)),
+    Column("query", Text),
+    Column("client_address", String(64)),
+    Column("grant_id", String(64)),
+    Column("record_count", Integer, nullable=False),
+    Column("detail", Text),
+    Index(None, "member_key", "at"),
+    Index(None, "actor", "at"),
+    Index(None, "at"),
+)
