@@ -55,11 +55,11 @@ class _Plan:
             out[f.name] = f.encode(value) if f.encode else value
         return out
 
-    def decode(self, data: Mapping[str, Any]) -> Any:
-        kwargs: dict[str, Any] = {}
+    def decode(self, data: Mapping[Any, Any], given: Mapping[str, Any] | None = None) -> Any:
+        kwargs: dict[str, Any] = dict(given) if given else {}
         for f in self.fields:
             value = data.get(f.name, _MISSING)
-            if value is _MISSING:
+            if value is _MISSING or f.name in kwargs:
                 continue
             kwargs[f.name] = f.decode(value) if f.decode and value is not None else value
         return self.cls(**kwargs)
@@ -76,9 +76,10 @@ def to_json(obj: Any) -> dict[str, Any]:
     return plan.encode(obj)
 
 
-def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
+def from_json(cls: type[T], data: Mapping[str, Any], **given: Any) -> T:
+    """The instance a document describes; `given` fields (already decoded) take precedence."""
     plan = _json_plans.get(cls) or _build(cls, documents=True)
-    result: T = plan.decode(data)
+    result: T = plan.decode(data, given)
     return result
 
 
@@ -89,7 +90,7 @@ def to_row(obj: Any) -> dict[str, Any]:
     return plan.encode(obj)
 
 
-def from_row(cls: type[T], row: Mapping[str, Any]) -> T:
+def from_row(cls: type[T], row: Mapping[Any, Any]) -> T:
     """The entity from a row whose columns are named after its fields (others are ignored)."""
     plan = _row_plans.get(cls) or _build(cls, documents=False)
     result: T = plan.decode(row)

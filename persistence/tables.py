@@ -53,7 +53,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def Json() -> Any:  # noqa: N802 - reads like the other column types
+def Json() -> Any:
     return JSON().with_variant(JSONB(), "postgresql")
 
 

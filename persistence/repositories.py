@@ -1,0 +1,433 @@
+"""SQL implementations of the repository Protocols in `domain.repositories`.
+
+Each repository works inside the caller's session (its transaction belongs to
+the unit of work) and speaks SQLAlchemy Core: rows become domain entities
+through `persistence.codec`, never through ORM objects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Table, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain.apps import App, AppStatus, ConsentGrant
+from domain.audit import AccessEvent
+from domain.errors import Conflict, NotFound
+from domain.matching import normalize_member_id
+from domain.members import Account, Member, MemberNumberSource, Representation
+from domain.records import Record, RecordKey, member_key_of, record_key
+from domain.runs import IngestionRun
+from domain.values import RecordMeta
+from persistence import codec, record_rows, tables
+
+T = TypeVar("T")
+
+# Keys per statement in batch look-ups: far below any database's bind-parameter limit.
+_CHUNK = 500
+
+
+class SqlRecordRepository:
+    """Loaded records of every kind: the current version in its table, every version in history."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def stored_meta(self, keys: Sequence[RecordKey]) -> dict[RecordKey, RecordMeta]:
+        """One query per table and 500 keys."""
+        by_table: dict[Table, list[RecordKey]] = defaultdict(list)
+        for key in keys:
+            for table in record_rows.tables_of_type(key[0]):
+                by_table[table].append(key)
+        found: dict[RecordKey, RecordMeta] = {}
+        for table, table_keys in by_table.items():
+            for chunk in _chunks(table_keys):
+                for resource_type, record_id, meta in self._metas(table, chunk):
+                    found[(resource_type, record_id)] = meta
+        return found
+
+    def _metas(
+        self, table: Table, keys: Sequence[RecordKey]
+    ) -> Iterator[tuple[str, str, RecordMeta]]:
+        version = (
+            table.c.version_id,
+            table.c.last_updated,
+            table.c.content_hash,
+            table.c.ingestion_run_id,
+        )
+        if table in record_rows.KIND_TABLES:
+            query = select(table.c.kind, table.c.id, *version).where(
+                tuple_(table.c.kind, table.c.id).in_(keys)
+            )
+        else:
+            resource_type = keys[0][0]
+            column = record_rows.id_column(table)
+            query = select(column, *version).where(column.in_([k[1] for k in keys]))
+        for row in self._session.execute(query):
+            if table in record_rows.KIND_TABLES:
+                kind, record_id, *rest = row
+            else:
+                kind, (record_id, *rest) = resource_type, row
+            yield kind, record_id, RecordMeta(*rest)
+
+    def save(self, record: Record, *, is_new: bool) -> None:
+        meta = record.meta
+        if meta is None:
+            raise ValueError(f"{record_key(record)} has no meta to store")
+        if isinstance(record, Member):
+            self._check_number_is_free(record.member_number, record.key)
+        table = record_rows.table_of(record)
+        document = codec.to_json(record)
+        del document["meta"]
+        version = {
+            "version_id": meta.version_id,
+            "last_updated": meta.last_updated,
+            "content_hash": meta.content_hash,
+            "ingestion_run_id": meta.ingestion_run_id,
+        }
+        row = record_rows.search_columns(record) | version | {"document": document}
+        key = record_key(record)
+        updated = 0
+        if not is_new:
+            result = self._session.execute(
+                update(table).where(record_rows.key_condition(table, key)).values(row)
+            )
+            updated = cast(CursorResult[Any], result).rowcount
+        if not updated:
+            self._session.execute(insert(table).values(row))
+        self._session.execute(
+            insert(tables.record_history).values(
+                resource_type=key[0],
+                id=key[1],
+                member_key=member_key_of(record),
+                document=document,
+                **version,
+            )
+        )
+
+    def get(self, key: RecordKey) -> Record | None:
+        for table in record_rows.tables_of_type(key[0]):
+            row = (
+                self._session.execute(select(table).where(record_rows.key_condition(table, key)))
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                cls = record_rows.CLASS_OF_TABLE[table]
+                return cast(Record, codec.from_json(cls, row["document"], meta=_meta(row)))
+        return None
+
+    def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+        history = tables.record_history
+        row = (
+            self._session.execute(
+                select(history).where(
+                    history.c.resource_type == key[0],
+                    history.c.id == key[1],
+                    history.c.version_id == version_id,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        cls = record_rows.class_of_history(key[0], row["document"])
+        return cast(Record, codec.from_json(cls, row["document"], meta=_meta(row)))
+
+    def member(self, member_key: str) -> Member | None:
+        record = self.get(("Patient", member_key))
+        return record if isinstance(record, Member) else None
+
+    def member_key_by_number(self, member_number: str) -> str | None:
+        members = tables.members
+        return self._session.execute(
+            select(members.c.member_key).where(
+                members.c.member_number_norm == normalize_member_id(member_number)
+            )
+        ).scalar_one_or_none()
+
+    def self_subscriber_id(self, member_key: str) -> str | None:
+        """The most recently loaded one, when the member subscribes to several coverages."""
+        coverages = tables.coverages
+        return self._session.execute(
+            select(coverages.c.subscriber_id)
+            .where(
+                coverages.c.member_key == member_key,
+                coverages.c.relationship_code == "self",
+                coverages.c.subscriber_id.is_not(None),
+            )
+            .order_by(coverages.c.last_updated.desc(), coverages.c.id)
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def set_member_number(
+        self, member_key: str, member_number: str, source: MemberNumberSource
+    ) -> None:
+        """Changes the number in place, in the current version and its history entry.
+
+        The number is derived from other records (a Coverage), not from the
+        Patient the source sent, so it is no new version of that Patient.
+        """
+        self._check_number_is_free(member_number, member_key)
+        members, history = tables.members, tables.record_history
+        row = self._session.execute(
+            select(members.c.document, members.c.version_id).where(
+                members.c.member_key == member_key
+            )
+        ).first()
+        if row is None:
+            raise NotFound("Patient", member_key)
+        document = dict(row.document)
+        document["member_number"] = member_number
+        document["member_number_source"] = source.value
+        self._session.execute(
+            update(members)
+            .where(members.c.member_key == member_key)
+            .values(
+                member_number=member_number,
+                member_number_norm=normalize_member_id(member_number),
+                member_number_source=source.value,
+                document=document,
+            )
+        )
+        self._session.execute(
+            update(history)
+            .where(
+                history.c.resource_type == "Patient",
+                history.c.id == member_key,
+                history.c.version_id == row.version_id,
+            )
+            .values(document=document)
+        )
+
+    def count_by_type(self, member_key: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for resource_type, table in record_rows.TABLE_OF_TYPE.items():
+            count = self._session.execute(
+                select(func.count()).select_from(table).where(table.c.member_key == member_key)
+            ).scalar_one()
+            if count:
+                counts[resource_type] = count
+        clinical = tables.clinical_records
+        for kind, count in self._session.execute(
+            select(clinical.c.kind, func.count())
+            .where(clinical.c.member_key == member_key)
+            .group_by(clinical.c.kind)
+        ):
+            counts[kind] = count
+        return counts
+
+    def _check_number_is_free(self, member_number: str, member_key: str) -> None:
+        owner = self.member_key_by_number(member_number)
+        if owner is not None and owner != member_key:
+            raise Conflict(f"member number {member_number!r} belongs to another member")
+
+
+class SqlIngestionRunRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, run: IngestionRun) -> None:
+        self._session.execute(insert(tables.ingestion_runs).values(codec.to_row(run)))
+
+    def update(self, run: IngestionRun) -> None:
+        _update_one(self._session, tables.ingestion_runs, tables.ingestion_runs.c.id, run.id, run)
+
+    def get(self, run_id: str) -> IngestionRun | None:
+        runs = tables.ingestion_runs
+        return _one(self._session, IngestionRun, select(runs).where(runs.c.id == run_id))
+
+    def latest(self, limit: int) -> list[IngestionRun]:
+        runs = tables.ingestion_runs
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id).limit(limit)
+        return _all(self._session, IngestionRun, query)
+
+
+class SqlAppRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, app: App) -> None:
+        _insert_or_conflict(
+            self._session, tables.apps, codec.to_row(app), f"client id {app.client_id!r} is taken"
+        )
+
+    def update(self, app: App) -> None:
+        _update_one(self._session, tables.apps, tables.apps.c.client_id, app.client_id, app)
+
+    def get(self, client_id: str) -> App | None:
+        apps = tables.apps
+        return _one(self._session, App, select(apps).where(apps.c.client_id == client_id))
+
+    def list_all(self, status: AppStatus | None = None) -> list[App]:
+        apps = tables.apps
+        query = select(apps).order_by(apps.c.name, apps.c.client_id)
+        if status is not None:
+            query = query.where(apps.c.status == status.value)
+        return _all(self._session, App, query)
+
+
+class SqlConsentGrantRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, grant: ConsentGrant) -> None:
+        self._session.execute(insert(tables.consent_grants).values(codec.to_row(grant)))
+
+    def update(self, grant: ConsentGrant) -> None:
+        grants = tables.consent_grants
+        _update_one(self._session, grants, grants.c.id, grant.id, grant)
+
+    def get(self, grant_id: str) -> ConsentGrant | None:
+        grants = tables.consent_grants
+        return _one(self._session, ConsentGrant, select(grants).where(grants.c.id == grant_id))
+
+    def list_for_member(self, member_key: str) -> list[ConsentGrant]:
+        grants = tables.consent_grants
+        query = (
+            select(grants)
+            .where(grants.c.member_key == member_key)
+            .order_by(grants.c.granted_at.desc(), grants.c.id)
+        )
+        return _all(self._session, ConsentGrant, query)
+
+    def list_for_account(self, account_id: str) -> list[ConsentGrant]:
+        grants = tables.consent_grants
+        query = (
+            select(grants)
+            .where(grants.c.account_id == account_id)
+            .order_by(grants.c.granted_at.desc(), grants.c.id)
+        )
+        return _all(self._session, ConsentGrant, query)
+
+
+class SqlAccountRepository:
+    """One email, one account: `email_norm` is unique, whatever the case people type."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, account: Account) -> None:
+        row = codec.to_row(account) | {"email_norm": normalize_email(account.email)}
+        _insert_or_conflict(self._session, tables.accounts, row, _email_taken(account.email))
+
+    def update(self, account: Account) -> None:
+        accounts = tables.accounts
+        row = codec.to_row(account) | {"email_norm": normalize_email(account.email)}
+        try:
+            with self._session.begin_nested():
+                result = self._session.execute(
+                    update(accounts).where(accounts.c.id == account.id).values(row)
+                )
+        except IntegrityError as error:
+            raise Conflict(_email_taken(account.email)) from error
+        if not cast(CursorResult[Any], result).rowcount:
+            raise NotFound("Account", account.id)
+
+    def get(self, account_id: str) -> Account | None:
+        accounts = tables.accounts
+        return _one(self._session, Account, select(accounts).where(accounts.c.id == account_id))
+
+    def get_by_email(self, email: str) -> Account | None:
+        accounts = tables.accounts
+        query = select(accounts).where(accounts.c.email_norm == normalize_email(email))
+        return _one(self._session, Account, query)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _email_taken(email: str) -> str:
+    return f"the email {email!r} already has an account"
+
+
+class SqlRepresentationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, representation: Representation) -> None:
+        _insert_or_conflict(
+            self._session,
+            tables.representations,
+            codec.to_row(representation),
+            "the account already acts for this member",
+        )
+
+    def list_for_account(self, account_id: str) -> list[Representation]:
+        reps = tables.representations
+        query = select(reps).where(reps.c.account_id == account_id).order_by(reps.c.member_key)
+        return _all(self._session, Representation, query)
+
+    def list_for_member(self, member_key: str) -> list[Representation]:
+        reps = tables.representations
+        query = select(reps).where(reps.c.member_key == member_key).order_by(reps.c.account_id)
+        return _all(self._session, Representation, query)
+
+
+class SqlAccessEventRepository:
+    """Append-only by construction: there is no statement here that changes a stored event."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def append(self, event: AccessEvent) -> None:
+        self._session.execute(insert(tables.access_events).values(codec.to_row(event)))
+
+    def list_for_member(self, member_key: str, limit: int = 100) -> list[AccessEvent]:
+        events = tables.access_events
+        query = (
+            select(events)
+            .where(events.c.member_key == member_key)
+            .order_by(events.c.at.desc(), events.c.id.desc())
+            .limit(limit)
+        )
+        return _all(self._session, AccessEvent, query)
+
+    def latest(self, limit: int = 100) -> list[AccessEvent]:
+        events = tables.access_events
+        query = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
+        return _all(self._session, AccessEvent, query)
+
+
+def _meta(row: Any) -> RecordMeta:
+    return RecordMeta(
+        version_id=row["version_id"],
+        last_updated=row["last_updated"],
+        content_hash=row["content_hash"],
+        ingestion_run_id=row["ingestion_run_id"],
+    )
+
+
+def _chunks(keys: Sequence[RecordKey]) -> Iterator[Sequence[RecordKey]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield keys[start : start + _CHUNK]
+
+
+def _one(session: Session, cls: type[T], query: Any) -> T | None:
+    row = session.execute(query).mappings().first()
+    return None if row is None else codec.from_row(cls, row)
+
+
+def _all(session: Session, cls: type[T], query: Any) -> list[T]:
+    return [codec.from_row(cls, row) for row in session.execute(query).mappings()]
+
+
+def _insert_or_conflict(session: Session, table: Table, row: dict[str, Any], reason: str) -> None:
+    """Insert in a savepoint, so that a duplicate leaves the transaction usable."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(table).values(row))
+    except IntegrityError as error:
+        raise Conflict(reason) from error
+
+
+def _update_one(session: Session, table: Table, key_column: Any, key: str, entity: Any) -> None:
+    result = session.execute(update(table).where(key_column == key).values(codec.to_row(entity)))
+    if not cast(CursorResult[Any], result).rowcount:
+        raise NotFound(table.name, key)

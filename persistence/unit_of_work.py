@@ -1,0 +1,78 @@
+"""One database transaction, with every repository bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import sqlalchemy
+from sqlalchemy.orm import Session, sessionmaker
+
+from persistence.repositories import (
+    SqlAccessEventRepository,
+    SqlAccountRepository,
+    SqlAppRepository,
+    SqlConsentGrantRepository,
+    SqlIngestionRunRepository,
+    SqlRecordRepository,
+    SqlRepresentationRepository,
+)
+
+
+def session_factory(engine: sqlalchemy.Engine) -> sessionmaker[Session]:
+    """Sessions whose entities outlive the commit (repositories return domain values anyway)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+class SqlUnitOfWork:
+    """Implements `domain.repositories.UnitOfWork`; leaving it without `commit()` rolls back.
+
+    The repositories exist between `__enter__` and `__exit__` only.
+    """
+
+    records: SqlRecordRepository
+    runs: SqlIngestionRunRepository
+    apps: SqlAppRepository
+    grants: SqlConsentGrantRepository
+    accounts: SqlAccountRepository
+    representations: SqlRepresentationRepository
+    access_events: SqlAccessEventRepository
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._session: Session | None = None
+
+    def __enter__(self) -> Self:
+        session = self._session = self._sessions()
+        self.records = SqlRecordRepository(session)
+        self.runs = SqlIngestionRunRepository(session)
+        self.apps = SqlAppRepository(session)
+        self.grants = SqlConsentGrantRepository(session)
+        self.accounts = SqlAccountRepository(session)
+        self.representations = SqlRepresentationRepository(session)
+        self.access_events = SqlAccessEventRepository(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._require_session()
+        try:
+            session.rollback()
+        finally:
+            session.close()
+            self._session = None
+
+    def commit(self) -> None:
+        self._require_session().commit()
+
+    def rollback(self) -> None:
+        self._require_session().rollback()
+
+    def _require_session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._session
