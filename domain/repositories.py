@@ -129,15 +129,32 @@ class AccessEventRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: everything done through it commits together or not at all."""
+    """One transaction: everything done through it commits together or not at all.
 
-    records: RecordRepository
-    runs: IngestionRunRepository
-    apps: AppRepository
-    grants: ConsentGrantRepository
-    accounts: AccountRepository
-    representations: RepresentationRepository
-    access_events: AccessEventRepository
+    The repositories are read-only members, so an implementation may hold its
+    own concrete classes (plain attributes satisfy them).
+    """
+
+    @property
+    def records(self) -> RecordRepository: ...
+
+    @property
+    def runs(self) -> IngestionRunRepository: ...
+
+    @property
+    def apps(self) -> AppRepository: ...
+
+    @property
+    def grants(self) -> ConsentGrantRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def representations(self) -> RepresentationRepository: ...
+
+    @property
+    def access_events(self) -> AccessEventRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,282 @@
+"""In-memory fakes of the repository Protocols and the unit of work, for unit tests.
+
+They implement the Protocols structurally (no inheritance) and keep the
+contracts the SQL repositories keep: versions in history, member numbers
+unique under normalization, one account per email, append-only events.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any, Self
+
+from domain.apps import App, AppStatus, ConsentGrant
+from domain.audit import AccessEvent
+from domain.coverage import Coverage
+from domain.errors import Conflict, NotFound
+from domain.matching import normalize_member_id
+from domain.members import Account, Member, MemberNumberSource, Representation
+from domain.records import Record, RecordKey, member_key_of, record_key, resource_type_of
+from domain.runs import IngestionRun
+from domain.values import RecordMeta
+
+
+class FakeRecordRepository:
+    def __init__(self) -> None:
+        self.current: dict[RecordKey, Record] = {}
+        self.history: dict[tuple[RecordKey, int], Record] = {}
+
+    def stored_meta(self, keys: Sequence[RecordKey]) -> dict[RecordKey, RecordMeta]:
+        found = {}
+        for key in keys:
+            record = self.current.get(key)
+            if record is not None and record.meta is not None:
+                found[key] = record.meta
+        return found
+
+    def save(self, record: Record, *, is_new: bool) -> None:
+        if record.meta is None:
+            raise ValueError(f"{record_key(record)} has no meta to store")
+        if isinstance(record, Member):
+            self._check_number_is_free(record.member_number, record.key)
+        key = record_key(record)
+        if is_new and key in self.current:
+            raise Conflict(f"{key} is stored already")
+        self.current[key] = record
+        self.history[(key, record.meta.version_id)] = record
+
+    def get(self, key: RecordKey) -> Record | None:
+        return self.current.get(key)
+
+    def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+        return self.history.get((key, version_id))
+
+    def member(self, member_key: str) -> Member | None:
+        record = self.current.get(("Patient", member_key))
+        return record if isinstance(record, Member) else None
+
+    def member_key_by_number(self, member_number: str) -> str | None:
+        wanted = normalize_member_id(member_number)
+        for record in self.current.values():
+            if isinstance(record, Member) and normalize_member_id(record.member_number) == wanted:
+                return record.key
+        return None
+
+    def self_subscriber_id(self, member_key: str) -> str | None:
+        coverages = [
+            r
+            for r in self.current.values()
+            if isinstance(r, Coverage) and r.member_key == member_key and r.is_self
+        ]
+        coverages.sort(key=lambda c: (c.meta.last_updated if c.meta else None, c.id), reverse=True)
+        return next((c.subscriber_id for c in coverages if c.subscriber_id), None)
+
+    def set_member_number(
+        self, member_key: str, member_number: str, source: MemberNumberSource
+    ) -> None:
+        self._check_number_is_free(member_number, member_key)
+        member = self.member(member_key)
+        if member is None or member.meta is None:
+            raise NotFound("Patient", member_key)
+        changed = replace(member, member_number=member_number, member_number_source=source)
+        self.current[("Patient", member_key)] = changed
+        self.history[(("Patient", member_key), member.meta.version_id)] = changed
+
+    def count_by_type(self, member_key: str) -> dict[str, int]:
+        counts = Counter(
+            resource_type_of(r) for r in self.current.values() if member_key_of(r) == member_key
+        )
+        return dict(counts)
+
+    def _check_number_is_free(self, member_number: str, member_key: str) -> None:
+        owner = self.member_key_by_number(member_number)
+        if owner is not None and owner != member_key:
+            raise Conflict(f"member number {member_number!r} belongs to another member")
+
+
+class FakeIngestionRunRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, IngestionRun] = {}
+
+    def add(self, run: IngestionRun) -> None:
+        self.rows[run.id] = run
+
+    def update(self, run: IngestionRun) -> None:
+        if run.id not in self.rows:
+            raise NotFound("IngestionRun", run.id)
+        self.rows[run.id] = run
+
+    def get(self, run_id: str) -> IngestionRun | None:
+        return self.rows.get(run_id)
+
+    def latest(self, limit: int) -> list[IngestionRun]:
+        return sorted(self.rows.values(), key=lambda r: r.started_at, reverse=True)[:limit]
+
+
+class FakeAppRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, App] = {}
+
+    def add(self, app: App) -> None:
+        if app.client_id in self.rows:
+            raise Conflict(f"client id {app.client_id!r} is taken")
+        self.rows[app.client_id] = app
+
+    def update(self, app: App) -> None:
+        if app.client_id not in self.rows:
+            raise NotFound("App", app.client_id)
+        self.rows[app.client_id] = app
+
+    def get(self, client_id: str) -> App | None:
+        return self.rows.get(client_id)
+
+    def list_all(self, status: AppStatus | None = None) -> list[App]:
+        apps = [a for a in self.rows.values() if status is None or a.status is status]
+        return sorted(apps, key=lambda a: (a.name, a.client_id))
+
+
+class FakeConsentGrantRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, ConsentGrant] = {}
+
+    def add(self, grant: ConsentGrant) -> None:
+        self.rows[grant.id] = grant
+
+    def update(self, grant: ConsentGrant) -> None:
+        if grant.id not in self.rows:
+            raise NotFound("ConsentGrant", grant.id)
+        self.rows[grant.id] = grant
+
+    def get(self, grant_id: str) -> ConsentGrant | None:
+        return self.rows.get(grant_id)
+
+    def list_for_member(self, member_key: str) -> list[ConsentGrant]:
+        return self._newest_first(g for g in self.rows.values() if g.member_key == member_key)
+
+    def list_for_account(self, account_id: str) -> list[ConsentGrant]:
+        return self._newest_first(g for g in self.rows.values() if g.account_id == account_id)
+
+    @staticmethod
+    def _newest_first(grants: Any) -> list[ConsentGrant]:
+        ordered = sorted(grants, key=lambda g: g.id)
+        return sorted(ordered, key=lambda g: g.granted_at, reverse=True)
+
+
+class FakeAccountRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, Account] = {}
+
+    def add(self, account: Account) -> None:
+        self._check_email_is_free(account)
+        self.rows[account.id] = account
+
+    def update(self, account: Account) -> None:
+        if account.id not in self.rows:
+            raise NotFound("Account", account.id)
+        self._check_email_is_free(account)
+        self.rows[account.id] = account
+
+    def get(self, account_id: str) -> Account | None:
+        return self.rows.get(account_id)
+
+    def get_by_email(self, email: str) -> Account | None:
+        wanted = email.strip().lower()
+        return next((a for a in self.rows.values() if a.email.strip().lower() == wanted), None)
+
+    def _check_email_is_free(self, account: Account) -> None:
+        owner = self.get_by_email(account.email)
+        if owner is not None and owner.id != account.id:
+            raise Conflict(f"the email {account.email!r} already has an account")
+
+
+class FakeRepresentationRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Representation] = {}
+
+    def add(self, representation: Representation) -> None:
+        key = (representation.account_id, representation.member_key)
+        if key in self.rows:
+            raise Conflict("the account already acts for this member")
+        self.rows[key] = representation
+
+    def list_for_account(self, account_id: str) -> list[Representation]:
+        found = [r for r in self.rows.values() if r.account_id == account_id]
+        return sorted(found, key=lambda r: r.member_key)
+
+    def list_for_member(self, member_key: str) -> list[Representation]:
+        found = [r for r in self.rows.values() if r.member_key == member_key]
+        return sorted(found, key=lambda r: r.account_id)
+
+
+class FakeAccessEventRepository:
+    def __init__(self) -> None:
+        self.rows: list[AccessEvent] = []
+
+    def append(self, event: AccessEvent) -> None:
+        self.rows.append(event)
+
+    def list_for_member(self, member_key: str, limit: int = 100) -> list[AccessEvent]:
+        return self._newest_first(e for e in self.rows if e.member_key == member_key)[:limit]
+
+    def latest(self, limit: int = 100) -> list[AccessEvent]:
+        return self._newest_first(self.rows)[:limit]
+
+    @staticmethod
+    def _newest_first(events: Any) -> list[AccessEvent]:
+        return sorted(events, key=lambda e: (e.at, e.id), reverse=True)
+
+
+class FakeUnitOfWork:
+    """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
+
+    def __init__(self) -> None:
+        self.records = FakeRecordRepository()
+        self.runs = FakeIngestionRunRepository()
+        self.apps = FakeAppRepository()
+        self.grants = FakeConsentGrantRepository()
+        self.accounts = FakeAccountRepository()
+        self.representations = FakeRepresentationRepository()
+        self.access_events = FakeAccessEventRepository()
+        self.commits = 0
+        self._committed = self._state()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        self.commits += 1
+        self._committed = self._state()
+
+    def rollback(self) -> None:
+        for name, state in self._committed.items():
+            vars(getattr(self, name)).update({k: copy.copy(v) for k, v in state.items()})
+
+    def _state(self) -> dict[str, dict[str, Any]]:
+        """Shallow copies of every repository's containers (the entities are immutable)."""
+        return {
+            name: {k: copy.copy(v) for k, v in vars(getattr(self, name)).items()}
+            for name in _REPOSITORIES
+        }
+
+
+_REPOSITORIES = (
+    "records",
+    "runs",
+    "apps",
+    "grants",
+    "accounts",
+    "representations",
+    "access_events",
+)
