@@ -57,7 +57,9 @@ class Reference:
         if self.reference is None:
             return None
         parts = self.reference.rstrip("/").split("/")
-        if len(parts) < 2 or not parts[-1] or parts[-2] == "_history":
+        if len(parts) >= 4 and parts[-2] == "_history":
+            parts = parts[:-2]  # a versioned reference names the same record
+        if len(parts) < 2 or not parts[-1] or not parts[-2] or parts[-2] == "_history":
             return None
         return parts[-2], parts[-1]
 
