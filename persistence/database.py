@@ -90,7 +90,10 @@ def _configure_sqlite(engine: sqlalchemy.Engine) -> None:
     The sqlite3 driver of Python < 3.12 only opens a transaction before DML, so
     reads and DDL would escape the transaction. Following the SQLAlchemy
     recipe, the driver's own transaction handling is switched off and the
-    engine emits BEGIN itself.
+    engine emits BEGIN itself: BEGIN IMMEDIATE, because nearly every unit of
+    work writes (a load, an audit event per read). A deferred transaction that
+    reads and then writes fails with "database is locked" as soon as another
+    writer committed in between; an immediate one waits its turn (busy timeout).
     """
 
     @event.listens_for(engine, "connect")
@@ -105,7 +108,7 @@ def _configure_sqlite(engine: sqlalchemy.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: sqlalchemy.Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_problems(connection: sqlalchemy.Connection) -> list[str]:

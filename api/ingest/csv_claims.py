@@ -15,10 +15,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from api.ingest.sources import SourceItem
+from api.ingest.items import SourceItem
 
 CARIN = "http://hl7.org/fhir/us/carin-bb"
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
@@ -72,8 +71,6 @@ class ExtractError(ValueError):
 
 
 def read(path: Path) -> Iterator[SourceItem]:
-    from api.ingest.sources import SourceItem
-
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
@@ -162,7 +159,9 @@ def claim_to_eob(rows: list[dict[str, str]]) -> dict[str, Any]:
     }
     if subtype:
         eob["subType"] = {
-            "coding": [{"system": f"{CARIN}/CodeSystem/C4BBInstitutionalClaimSubType", "code": subtype}]
+            "coding": [
+                {"system": f"{CARIN}/CodeSystem/C4BBInstitutionalClaimSubType", "code": subtype}
+            ]
         }
     diagnoses = _codes(head, "diagnosis_codes")
     if diagnoses:
@@ -201,7 +200,9 @@ def claim_to_eob(rows: list[dict[str, str]]) -> dict[str, Any]:
     if totals:
         eob["total"] = totals
     if head.get("paid_date"):
-        paid = next((t for t in totals if t["category"]["coding"][0]["code"] == "paidtoprovider"), None)
+        paid = next(
+            (t for t in totals if t["category"]["coding"][0]["code"] == "paidtoprovider"), None
+        )
         eob["payment"] = {
             "date": _date(head, "paid_date"),
             **({"amount": paid["amount"]} if paid else {}),
@@ -235,7 +236,12 @@ def _line(row: dict[str, str], type_code: str) -> dict[str, Any]:
     line["productOrService"] = {"coding": [product]}
     if row.get("revenue_code"):
         line["revenue"] = {
-            "coding": [{"system": "https://www.nubc.org/CodeSystem/RevenueCodes", "code": row["revenue_code"]}]
+            "coding": [
+                {
+                    "system": "https://www.nubc.org/CodeSystem/RevenueCodes",
+                    "code": row["revenue_code"],
+                }
+            ]
         }
     if row.get("modifiers"):
         line["modifier"] = [

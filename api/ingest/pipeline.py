@@ -15,7 +15,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -25,8 +25,9 @@ import orjson
 import sqlalchemy.exc
 
 from api.fhir import mappers, resources
+from api.ingest.items import SourceItem
 from api.ingest.rejects import Reject, RejectWriter
-from api.ingest.sources import SourceItem, read
+from api.ingest.sources import read
 from domain import ingestion
 from domain.errors import InvalidRecord
 from domain.records import RecordKey, member_key_of, record_key
@@ -153,7 +154,7 @@ def _take(
     return batch, future.result()
 
 
-def _store(
+def _store(  # noqa: PLR0917 - one call site, in pipeline order
     batch: list[SourceItem],
     issues: list[list[resources.ValidationIssue]],
     unit_of_work: Callable[[], UnitOfWork],
@@ -245,8 +246,6 @@ def _finish_run(
         run = uow.runs.get(run_id)
         if run is None:
             return
-        from dataclasses import replace
-
         uow.runs.update(
             replace(
                 run,

@@ -16,7 +16,7 @@ from typing import IO, Any, Self
 
 import orjson
 
-from api.ingest.sources import SourceItem
+from api.ingest.items import SourceItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Reject:
             source=item.source,
             position=item.position,
             resource_type=resource_type if isinstance(resource_type, str) else "(unreadable)",
-            raw=item.raw,
+            raw=_one_line(item),
             problems=tuple(problems),
             csv_header=item.csv_header,
         )
@@ -103,3 +103,16 @@ class RejectWriter:
                 handle.write(header)
             self._files[suffix] = handle
         return self._files[suffix]
+
+
+def _one_line(item: SourceItem) -> bytes:
+    """The rejected record as one line of its reject file, so the file can be fixed and reloaded.
+
+    A parsed resource is written as compact JSON whatever its source layout (a
+    pretty-printed file, a Bundle entry); a CSV row or an unreadable line as it came.
+    """
+    if item.csv_header is not None:
+        return item.raw
+    if item.resource is not None:
+        return orjson.dumps(item.resource)
+    return item.raw.rstrip(b"\r\n").replace(b"\r\n", b" ").replace(b"\n", b" ")

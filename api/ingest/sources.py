@@ -8,33 +8,16 @@ memory; NDJSON and CSV files are read line by line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from api.ingest import csv_claims
+from api.ingest.items import SourceItem
 
 SUFFIXES = (".json", ".ndjson", ".jsonl", ".csv")
 BUNDLE_TYPES = {"collection", "transaction", "batch", "searchset", "document", "message"}
-
-
-@dataclass(frozen=True, slots=True)
-class SourceItem:
-    """One resource from a source file, or the reason it could not be read.
-
-    `raw` is the text as it came (reject files write it back unchanged).
-    """
-
-    source: str
-    position: str
-    raw: bytes
-    resource: dict[str, Any] | None = None
-    error: str | None = None
-    error_path: str | None = None
-    csv_header: bytes | None = None
-    """For CSV sources: the header line, so rejected rows can be written back as CSV."""
 
 
 def expand(paths: Iterable[Path]) -> Iterator[Path]:
