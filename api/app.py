@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Self
 
 import sqlalchemy
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +29,16 @@ class Services:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+    def close(self) -> None:
+        """Close every pooled database connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def bootstrap(settings: Settings) -> Services:
@@ -56,11 +68,20 @@ def _readyz(services: Services) -> Callable[[Request], Response]:
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The ASGI application; it closes `services` on shutdown only when it built them."""
+    owned = services is None
     services = services or bootstrap(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:
+            services.close()
+
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services
     return app

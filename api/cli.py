@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import os
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from api.app import bootstrap, create_app
+from api import demo as demo_setup
+from api.app import Services, bootstrap, create_app
 from api.ingest.pipeline import IngestReport, ingest
 from api.settings import Mode, Settings
+from api.synthetic import generate_plan
 from domain.ingestion import Change
-from persistence import schema
+from persistence import database, schema
 
 app = typer.Typer(help="PAI: Patient Access and Interoperability service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -35,16 +43,16 @@ def main() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the current schema."""
-    services = bootstrap(Settings())
-    schema.upgrade(services.engine)
+    with bootstrap(Settings()) as services:
+        schema.upgrade(services.engine)
     console.print(f"database schema is current ({schema.head_revision()})")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Show whether the database schema is current."""
-    services = bootstrap(Settings())
-    current = schema.current_revision(services.engine)
+    with bootstrap(Settings()) as services:
+        current = schema.current_revision(services.engine)
     head = schema.head_revision()
     console.print(f"database at {current or 'empty'}; code expects {head}")
     if current != head:
@@ -61,32 +69,29 @@ def serve(
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
-    import uvicorn
-
-    services = bootstrap(settings)
-    if not schema.is_current(services.engine):
-        if not settings.uses_embedded_database:
-            console.print(
-                "[red]The database schema is not current.[/red] "
-                "Run `pai db upgrade` (with the same PAI_DATABASE_URL) and start again."
-            )
-            raise typer.Exit(2)
-        schema.upgrade(services.engine)
-    for problem in _durability_problems(services):
-        console.print(f"[yellow]warning:[/yellow] {problem}")
-    uvicorn.run(
-        create_app(settings, services),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-    )
+    with bootstrap(settings) as services:
+        _require_current_schema(settings, services)
+        for problem in database.durability_problems(services.engine):
+            console.print(f"[yellow]warning:[/yellow] {problem}")
+        uvicorn.run(
+            create_app(settings, services),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+        )
 
 
-def _durability_problems(services: object) -> list[str]:
-    from persistence import database
-
-    engine = getattr(services, "engine")
-    return database.durability_problems(engine)
+def _require_current_schema(settings: Settings, services: Services) -> None:
+    """Migrate the embedded SQLite file; refuse to go on with any other outdated database."""
+    if schema.is_current(services.engine):
+        return
+    if not settings.uses_embedded_database:
+        console.print(
+            "[red]The database schema is not current.[/red] "
+            "Run `pai db upgrade` (with the same PAI_DATABASE_URL) and start again."
+        )
+        raise typer.Exit(2)
+    schema.upgrade(services.engine)
 
 
 @app.command("ingest")
@@ -107,12 +112,16 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
     if missing:
         console.print(f"[red]No such file or folder:[/red] {', '.join(map(str, missing))}")
         raise typer.Exit(2)
-    services = bootstrap(settings)
-    if not schema.is_current(services.engine):
-        if not settings.uses_embedded_database:
-            console.print("[red]The database schema is not current.[/red] Run `pai db upgrade`.")
-            raise typer.Exit(2)
-        schema.upgrade(services.engine)
+    with bootstrap(settings) as services:
+        _require_current_schema(settings, services)
+        report = _load(settings, services, paths, batch_size, workers)
+    print_report(report)
+    return report
+
+
+def _load(
+    settings: Settings, services: Services, paths: list[Path], batch_size: int, workers: int
+) -> IngestReport:
     with Progress(
         SpinnerColumn(),
         TextColumn("loading"),
@@ -123,7 +132,7 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
         disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task("load", total=None)
-        report = ingest(
+        return ingest(
             paths,
             services.unit_of_work,
             reject_dir=settings.reject_dir,
@@ -131,8 +140,6 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
             workers=workers,
             progress=lambda n: progress.advance(task, n),
         )
-    print_report(report)
-    return report
 
 
 def print_report(report: IngestReport) -> None:
@@ -172,8 +179,6 @@ def generate(
     today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today.")] = None,
 ) -> None:
     """Write a deterministic synthetic health plan as FHIR R4 NDJSON."""
-    from api.synthetic import generate_plan
-
     summary = generate_plan(
         out,
         members=members,
@@ -192,22 +197,20 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Create the embedded database, load a demo plan, and serve it."""
-    from api import demo as demo_setup
-
     settings = Settings(mode=Mode.DEMO)
-    services = bootstrap(settings)
-    schema.upgrade(services.engine)
-    introduction = demo_setup.prepare(
-        services,
-        data_dir=DEMO_DATA,
-        members=members,
-        seed=seed,
-        load=lambda paths: _ingest(settings, paths, 500, os.cpu_count() or 1),
-    )
+    with bootstrap(settings) as services:
+        schema.upgrade(services.engine)
+        introduction = demo_setup.prepare(
+            services,
+            data_dir=DEMO_DATA,
+            members=members,
+            seed=seed,
+            load=lambda paths: _ingest(settings, paths, 500, os.cpu_count() or 1),
+        )
     console.print(introduction)
     if serve_after:
         _serve(settings, None, port)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -66,7 +66,9 @@ def prepare_input(count: int, seed: int) -> Path:
         )
         target.mkdir(parents=True, exist_ok=True)
         for resource_type in TYPES:
-            shutil.move(Path(scratch) / f"{resource_type}.ndjson", target / f"{resource_type}.ndjson")
+            shutil.move(
+                Path(scratch) / f"{resource_type}.ndjson", target / f"{resource_type}.ndjson"
+            )
     return target
 
 
@@ -82,8 +84,12 @@ def measure_floor(input_dir: Path) -> Measurement:
                     raise SystemExit(f"generated data is invalid: {issues}")
                 total += 1
     seconds = time.perf_counter() - started
-    return Measurement("floor: parse + fhir.resources validation, 1 process", total, seconds,
-                       process.memory_info().rss / 2**20)
+    return Measurement(
+        "floor: parse + fhir.resources validation, 1 process",
+        total,
+        seconds,
+        process.memory_info().rss / 2**20,
+    )
 
 
 def measure_pai(input_dir: Path, database_url: str, label: str, workers: int) -> Measurement:
@@ -150,28 +156,33 @@ def main() -> None:
     print(f"floor: {results[0].rate:,.0f} resources/s", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/bench.sqlite"
-        results.append(measure_pai(input_dir, url, f"pai ingest, SQLite, {args.workers} workers",
-                                   args.workers))
+        results.append(
+            measure_pai(input_dir, url, f"pai ingest, SQLite, {args.workers} workers", args.workers)
+        )
     if args.postgres:
         url, admin, name = fresh_postgres(args.postgres)
         try:
-            results.append(measure_pai(input_dir, url,
-                                       f"pai ingest, PostgreSQL, {args.workers} workers",
-                                       args.workers))
+            results.append(
+                measure_pai(
+                    input_dir, url, f"pai ingest, PostgreSQL, {args.workers} workers", args.workers
+                )
+            )
         finally:
             with admin.connect() as connection:
                 connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
     floor = results[0]
-    print(f"\n{'run':<48} {'resources':>10} {'seconds':>8} {'res/s':>8} {'of floor':>9} {'peak MB':>8}")
+    columns = ("resources", "seconds", "res/s", "of floor", "peak MB")
+    widths = (10, 8, 8, 9, 8)
+    print(
+        "\n" + f"{'run':<48}" + "".join(f" {c:>{w}}" for c, w in zip(columns, widths, strict=True))
+    )
     for result in results:
         print(
             f"{result.label:<48} {result.resources:>10,} {result.seconds:>8.1f} "
             f"{result.rate:>8,.0f} {result.rate / floor.rate:>8.0%} {result.peak_mb:>8.0f}"
         )
-    verdicts = [
-        (r.rate >= 0.6 * floor.rate and r.peak_mb < 300, r.label) for r in results[1:]
-    ]
+    verdicts = [(r.rate >= 0.6 * floor.rate and r.peak_mb < 300, r.label) for r in results[1:]]
     for ok, label in verdicts:
         print(f"{'meets' if ok else 'MISSES'} the target (>= 60% of floor, < 300 MB): {label}")
 
