@@ -269,7 +269,7 @@ def test_to_fhir_puts_resource_type_id_and_meta_first() -> None:
 
 
 def test_security_labels_and_tags_of_the_source_are_kept() -> None:
-    resource = {
+    resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": "p1",
         "meta": {
