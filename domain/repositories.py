@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -11,6 +12,7 @@ from domain.audit import AccessEvent
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.records import Record, RecordKey
 from domain.runs import IngestionRun
+from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
 
 
@@ -128,6 +130,59 @@ class AccessEventRepository(Protocol):
         ...
 
 
+class AccessTokenRepository(Protocol):
+    """Access tokens by the hash of their string; revoked by setting `revoked_at`, never deleted.
+
+    Every revoke keeps the first revocation time: a token already revoked is left as it is.
+    """
+
+    def add(self, token: AccessToken) -> None:
+        """Store a newly issued token; its hash must be new, its app and grant stored."""
+        ...
+
+    def get_by_hash(self, token_hash: str) -> AccessToken | None: ...
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        """True when this call revoked the token; False when it is unknown or revoked already."""
+        ...
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int:
+        """Revoke every token of the grant; the number this call revoked."""
+        ...
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        """Revoke every token of the app, for all members; the number this call revoked."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    """Refresh tokens by the hash of their string; like access tokens, revoked, never deleted."""
+
+    def add(self, token: RefreshToken) -> None:
+        """Store a newly issued token; its hash must be new, its app and grant stored."""
+        ...
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
+
+    def mark_used(self, token_hash: str, at: datetime) -> bool:
+        """Record the token's one exchange at `at`: True only for its first use while usable.
+
+        Usable means unrevoked and unexpired at `at` (see `RefreshToken.is_usable`).
+
+        Decided in one statement, so of two requests racing with the same
+        token exactly one wins; the other is reuse.
+        """
+        ...
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        """True when this call revoked the token; False when it is unknown or revoked already."""
+        ...
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int: ...
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -155,6 +210,12 @@ class UnitOfWork(Protocol):
 
     @property
     def access_events(self) -> AccessEventRepository: ...
+
+    @property
+    def access_tokens(self) -> AccessTokenRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
 
     def __enter__(self) -> Self: ...
 

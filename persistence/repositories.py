@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, select, tuple_, update
+from sqlalchemy import CursorResult, Table, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.records import Record, RecordKey, member_key_of, record_key
 from domain.runs import IngestionRun
+from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
 from persistence import codec, record_rows, tables
 
@@ -395,6 +397,74 @@ class SqlAccessEventRepository:
         return _all(self._session, AccessEvent, query)
 
 
+class SqlAccessTokenRepository:
+    """Rows keyed by the token's hash; revoking sets `revoked_at` once, nothing is deleted."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, token: AccessToken) -> None:
+        self._session.execute(insert(tables.access_tokens).values(codec.to_row(token)))
+
+    def get_by_hash(self, token_hash: str) -> AccessToken | None:
+        tokens = tables.access_tokens
+        query = select(tokens).where(tokens.c.token_hash == token_hash)
+        return _one(self._session, AccessToken, query)
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        tokens = tables.access_tokens
+        return bool(_revoke(self._session, tokens, tokens.c.token_hash == token_hash, at))
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int:
+        tokens = tables.access_tokens
+        return _revoke(self._session, tokens, tokens.c.grant_id == grant_id, at)
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        tokens = tables.access_tokens
+        return _revoke(self._session, tokens, tokens.c.client_id == client_id, at)
+
+
+class SqlRefreshTokenRepository:
+    """Rows keyed by the token's hash; `mark_used` is one conditional UPDATE, safe under races."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, token: RefreshToken) -> None:
+        self._session.execute(insert(tables.refresh_tokens).values(codec.to_row(token)))
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        tokens = tables.refresh_tokens
+        query = select(tokens).where(tokens.c.token_hash == token_hash)
+        return _one(self._session, RefreshToken, query)
+
+    def mark_used(self, token_hash: str, at: datetime) -> bool:
+        tokens = tables.refresh_tokens
+        result = self._session.execute(
+            update(tokens)
+            .where(
+                tokens.c.token_hash == token_hash,
+                tokens.c.used_at.is_(None),
+                tokens.c.revoked_at.is_(None),
+                or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > at),
+            )
+            .values(used_at=at)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        tokens = tables.refresh_tokens
+        return bool(_revoke(self._session, tokens, tokens.c.token_hash == token_hash, at))
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int:
+        tokens = tables.refresh_tokens
+        return _revoke(self._session, tokens, tokens.c.grant_id == grant_id, at)
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        tokens = tables.refresh_tokens
+        return _revoke(self._session, tokens, tokens.c.client_id == client_id, at)
+
+
 def _meta(row: Any) -> RecordMeta:
     return RecordMeta(
         version_id=row["version_id"],
@@ -431,3 +501,11 @@ def _update_one(session: Session, table: Table, key_column: Any, key: str, entit
     result = session.execute(update(table).where(key_column == key).values(codec.to_row(entity)))
     if not cast(CursorResult[Any], result).rowcount:
         raise NotFound(table.name, key)
+
+
+def _revoke(session: Session, table: Table, condition: Any, at: datetime) -> int:
+    """Set `revoked_at` on the matching rows not revoked yet; how many there were."""
+    result = session.execute(
+        update(table).where(condition, table.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+    return cast(CursorResult[Any], result).rowcount

@@ -288,3 +288,36 @@ access_events = Table(
     Index(None, "actor", "at"),
     Index(None, "at"),
 )
+
+# Tokens are stored by the SHA-256 hex digest of their string, never the string itself.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(128), ForeignKey("apps.client_id"), nullable=False),
+    Column("member_key", String(64), nullable=False),
+    Column("grant_id", String(64), ForeignKey("consent_grants.id"), nullable=False),
+    Column("scopes", Json(), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "grant_id"),
+    Index(None, "client_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(128), ForeignKey("apps.client_id"), nullable=False),
+    Column("member_key", String(64), nullable=False),
+    Column("grant_id", String(64), ForeignKey("consent_grants.id"), nullable=False),
+    Column("scopes", Json(), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("rotated_from", String(64)),
+    Column("used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "grant_id"),
+    Index(None, "client_id"),
+)

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from persistence.repositories import (
     SqlAccessEventRepository,
+    SqlAccessTokenRepository,
     SqlAccountRepository,
     SqlAppRepository,
     SqlConsentGrantRepository,
     SqlIngestionRunRepository,
     SqlRecordRepository,
+    SqlRefreshTokenRepository,
     SqlRepresentationRepository,
 )
 
@@ -37,6 +39,8 @@ class SqlUnitOfWork:
     accounts: SqlAccountRepository
     representations: SqlRepresentationRepository
     access_events: SqlAccessEventRepository
+    access_tokens: SqlAccessTokenRepository
+    refresh_tokens: SqlRefreshTokenRepository
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -51,6 +55,8 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountRepository(session)
         self.representations = SqlRepresentationRepository(session)
         self.access_events = SqlAccessEventRepository(session)
+        self.access_tokens = SqlAccessTokenRepository(session)
+        self.refresh_tokens = SqlRefreshTokenRepository(session)
         return self
 
     def __exit__(

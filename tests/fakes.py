@@ -1,16 +1,18 @@
-"""In-memory fakes of the repository Protocols and the unit of work, for unit tests.
+"""In-memory fakes of the repository Protocols, the unit of work and the clock, for unit tests.
 
 They implement the Protocols structurally (no inheritance) and keep the
 contracts the SQL repositories keep: versions in history, member numbers
-unique under normalization, one account per email, append-only events.
+unique under normalization, one account per email, append-only events,
+tokens revoked once and refresh tokens used once.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,6 +24,7 @@ from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.records import Record, RecordKey, member_key_of, record_key, resource_type_of
 from domain.runs import IngestionRun
+from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
 
 
@@ -230,6 +233,65 @@ class FakeAccessEventRepository:
         return sorted(events, key=lambda e: (e.at, e.id), reverse=True)
 
 
+class FakeAccessTokenRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, AccessToken] = {}
+
+    def add(self, token: AccessToken) -> None:
+        if token.token_hash in self.rows:
+            raise Conflict("the token is stored already")
+        self.rows[token.token_hash] = token
+
+    def get_by_hash(self, token_hash: str) -> AccessToken | None:
+        return self.rows.get(token_hash)
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        return bool(_revoke(self.rows, lambda t: t.token_hash == token_hash, at))
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int:
+        return _revoke(self.rows, lambda t: t.grant_id == grant_id, at)
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        return _revoke(self.rows, lambda t: t.client_id == client_id, at)
+
+
+class FakeRefreshTokenRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, RefreshToken] = {}
+
+    def add(self, token: RefreshToken) -> None:
+        if token.token_hash in self.rows:
+            raise Conflict("the token is stored already")
+        self.rows[token.token_hash] = token
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        return self.rows.get(token_hash)
+
+    def mark_used(self, token_hash: str, at: datetime) -> bool:
+        token = self.rows.get(token_hash)
+        if token is None or not token.is_usable(at):
+            return False
+        self.rows[token_hash] = replace(token, used_at=at)
+        return True
+
+    def revoke(self, token_hash: str, at: datetime) -> bool:
+        return bool(_revoke(self.rows, lambda t: t.token_hash == token_hash, at))
+
+    def revoke_for_grant(self, grant_id: str, at: datetime) -> int:
+        return _revoke(self.rows, lambda t: t.grant_id == grant_id, at)
+
+    def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        return _revoke(self.rows, lambda t: t.client_id == client_id, at)
+
+
+def _revoke(rows: dict[str, Any], matches: Callable[[Any], bool], at: datetime) -> int:
+    """Revoke the matching tokens not revoked yet; how many there were."""
+    chosen = [h for h, t in rows.items() if t.revoked_at is None and matches(t)]
+    for token_hash in chosen:
+        rows[token_hash] = replace(rows[token_hash], revoked_at=at)
+    return len(chosen)
+
+
 class FakeUnitOfWork:
     """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
 
@@ -241,6 +303,8 @@ class FakeUnitOfWork:
         self.accounts = FakeAccountRepository()
         self.representations = FakeRepresentationRepository()
         self.access_events = FakeAccessEventRepository()
+        self.access_tokens = FakeAccessTokenRepository()
+        self.refresh_tokens = FakeRefreshTokenRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -279,4 +343,19 @@ _REPOSITORIES = (
     "accounts",
     "representations",
     "access_events",
+    "access_tokens",
+    "refresh_tokens",
 )
+
+
+class FakeClock:
+    """A `Callable[[], datetime]` that stands still until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)

@@ -1,0 +1,89 @@
+"""Who is asking: the principal each request carries, from which the policy derives its scope.
+
+A principal says who the caller is, never what they may read: that is the
+policy's decision (`auth.policy`). An app's principal exists only while the
+member's grant is active and the app approved, checked on every request, so
+revoking a grant or suspending an app stops the very next request whatever
+its token says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+from domain.repositories import UnitOfWork
+from domain.tokens import AccessToken
+
+
+class StaffRole(StrEnum):
+    MEMBER_SERVICES = "member-services"
+    ANALYST = "analyst"
+    ADMINISTRATOR = "administrator"
+
+
+@dataclass(frozen=True, slots=True)
+class AppPrincipal:
+    """A third-party app acting for one member under one consent grant, with a token's scopes.
+
+    `token_hash` names the access token the request came with (its hash, never the token).
+    """
+
+    client_id: str
+    member_key: str
+    grant_id: str
+    scopes: tuple[str, ...]
+    token_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSession:
+    """A member or personal representative signed in to the hosted pages."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPrincipal:
+    user_id: str
+    role: StaffRole
+
+
+@dataclass(frozen=True, slots=True)
+class Anonymous:
+    """A request without credentials: it sees no member data."""
+
+
+ANONYMOUS = Anonymous()
+
+Principal: TypeAlias = AppPrincipal | MemberSession | StaffPrincipal | Anonymous
+
+
+def app_principal(uow: UnitOfWork, token: AccessToken, *, at: datetime) -> AppPrincipal | None:
+    """The app principal `token` stands for at `at`, or None; it fails closed.
+
+    None unless the token is active, its grant is stored, active and given to
+    the same app for the same member, and the app is stored and approved.
+    """
+    if not token.is_active(at):
+        return None
+    grant = uow.grants.get(token.grant_id)
+    if (
+        grant is None
+        or not grant.is_active
+        or grant.client_id != token.client_id
+        or grant.member_key != token.member_key
+    ):
+        return None
+    app = uow.apps.get(token.client_id)
+    if app is None or not app.may_receive_data:
+        return None
+    return AppPrincipal(
+        client_id=token.client_id,
+        member_key=token.member_key,
+        grant_id=token.grant_id,
+        scopes=token.scopes,
+        token_hash=token.token_hash,
+    )
