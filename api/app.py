@@ -10,10 +10,13 @@ from typing import Self
 import sqlalchemy
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from api.fhir.outcomes import FhirError
+from api.fhir.routes import FhirContext, fhir_mount
 from api.settings import Settings
 from persistence import database, schema
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
@@ -78,10 +81,30 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if owned:
             services.close()
 
-    routes = [
+    fhir = FhirContext(unit_of_work=services.unit_of_work, base_url=settings.fhir_base_url)
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
+        fhir_mount(fhir),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={FhirError: _fhir_error, HTTPException: _http_error},
+    )
     app.state.services = services
     return app
+
+
+async def _fhir_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, FhirError)
+    return error.response()
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Routing errors (404, 405) speak FHIR under the FHIR base, plain text elsewhere."""
+    assert isinstance(error, HTTPException)
+    if request.url.path.startswith("/fhir/"):
+        message = {404: "no such FHIR endpoint", 405: "this interaction is not supported"}
+        return FhirError(error.status_code, message.get(error.status_code, error.detail)).response()
+    return PlainTextResponse(error.detail, status_code=error.status_code, headers=error.headers)

@@ -46,3 +46,10 @@ def member_key_of(record: Record) -> str | None:
             return None
         case _:
             return record.member_key
+
+
+def categories_of(record: Record) -> frozenset[str]:
+    """The category codes a scope's category limit is checked against (clinical records only)."""
+    if not isinstance(record, ClinicalRecord):
+        return frozenset()
+    return frozenset(c.code for concept in record.categories for c in concept.codings if c.code)

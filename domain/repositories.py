@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent
 from domain.members import Account, Member, MemberNumberSource, Representation
@@ -46,6 +47,23 @@ class RecordRepository(Protocol):
     ) -> None: ...
 
     def count_by_type(self, member_key: str) -> dict[str, int]: ...
+
+
+class ScopedRecordRepository(Protocol):
+    """Records read under one `AccessScope`: every query carries the scope's predicate."""
+
+    @property
+    def scope(self) -> AccessScope: ...
+
+    def get(self, key: RecordKey, interaction: Interaction = Interaction.READ) -> Record | None:
+        """The current version, or None when it is missing or outside the scope (alike)."""
+        ...
+
+    def get_version(self, key: RecordKey, version_id: int) -> Record | None: ...
+
+    def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
+        """Those of `keys` the scope may read."""
+        ...
 
 
 class IngestionRunRepository(Protocol):
@@ -216,6 +234,10 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    def scoped(self, scope: AccessScope) -> ScopedRecordRepository:
+        """Member data as `scope` may see it; the only way to search or read it for a request."""
+        ...
 
     def __enter__(self) -> Self: ...
 

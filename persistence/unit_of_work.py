@@ -8,6 +8,7 @@ from typing import Self
 import sqlalchemy
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.access import AccessScope
 from persistence.repositories import (
     SqlAccessEventRepository,
     SqlAccessTokenRepository,
@@ -19,6 +20,7 @@ from persistence.repositories import (
     SqlRefreshTokenRepository,
     SqlRepresentationRepository,
 )
+from persistence.scoped import SqlScopedRecordRepository
 
 
 def session_factory(engine: sqlalchemy.Engine) -> sessionmaker[Session]:
@@ -71,6 +73,9 @@ class SqlUnitOfWork:
         finally:
             session.close()
             self._session = None
+
+    def scoped(self, scope: AccessScope) -> SqlScopedRecordRepository:
+        return SqlScopedRecordRepository(self._require_session(), scope)
 
     def commit(self) -> None:
         self._require_session().commit()

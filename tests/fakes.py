@@ -16,13 +16,21 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent
 from domain.coverage import Coverage
 from domain.errors import Conflict, NotFound
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
-from domain.records import Record, RecordKey, member_key_of, record_key, resource_type_of
+from domain.records import (
+    Record,
+    RecordKey,
+    categories_of,
+    member_key_of,
+    record_key,
+    resource_type_of,
+)
 from domain.runs import IngestionRun
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
@@ -292,6 +300,31 @@ def _revoke(rows: dict[str, Any], matches: Callable[[Any], bool], at: datetime) 
     return len(chosen)
 
 
+class FakeScopedRecordRepository:
+    """The records of a fake store one scope may see (the scope decides, as in SQL)."""
+
+    def __init__(self, records: FakeRecordRepository, scope: AccessScope) -> None:
+        self._records = records
+        self.scope = scope
+
+    def get(self, key: RecordKey, interaction: Interaction = Interaction.READ) -> Record | None:
+        record = self._records.current.get(key)
+        return record if record is not None and self._visible(record, interaction) else None
+
+    def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+        record = self._records.history.get((key, version_id))
+        return record if record is not None and self._visible(record, Interaction.READ) else None
+
+    def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
+        return [r for r in (self.get(k) for k in dict.fromkeys(keys)) if r is not None]
+
+    def _visible(self, record: Record, interaction: Interaction) -> bool:
+        resource_type = resource_type_of(record)
+        return self.scope.allows(resource_type, interaction) and self.scope.may_see(
+            resource_type, member_key_of(record), categories_of(record)
+        )
+
+
 class FakeUnitOfWork:
     """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
 
@@ -318,6 +351,9 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self.rollback()
+
+    def scoped(self, scope: AccessScope) -> FakeScopedRecordRepository:
+        return FakeScopedRecordRepository(self.records, scope)
 
     def commit(self) -> None:
         self.commits += 1

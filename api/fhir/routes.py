@@ -1,0 +1,170 @@
+"""The FHIR R4 REST facade at /fhir/r4: HTTP in, policy-scoped records out as FHIR JSON.
+
+Handlers translate; `auth.policy` decides. Each request runs in one unit of
+work that also holds its audit events, committed before the response leaves;
+a request whose audit cannot be written fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy.exc
+import structlog
+from starlette.authentication import AuthenticationError
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from api.fhir import mappers
+from api.fhir.negotiation import require_json
+from api.fhir.outcomes import FhirError, NotFound, fhir_response
+from auth.backend import BearerError, BearerTokenBackend, principal_of
+from auth.policy import MemberRecords, RequestFacts, TypeNotGranted
+from auth.principal import AppPrincipal, Principal
+from domain.repositories import UnitOfWork
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Query parameters that may carry a credential never reach the audit trail.
+_SECRET_PARAMETERS = frozenset({"access_token", "code", "client_secret", "refresh_token"})
+
+
+@dataclass(frozen=True, slots=True)
+class FhirContext:
+    """What the handlers need from the composition root."""
+
+    unit_of_work: Callable[[], UnitOfWork]
+    base_url: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def fhir_mount(context: FhirContext) -> Mount:
+    handlers = _Handlers(context)
+    routes: list[BaseRoute] = [
+        Route("/{resource_type}/{id}/_history/{version}", handlers.vread, methods=["GET"]),
+        Route("/{resource_type}/{id}", handlers.read, methods=["GET"]),
+    ]
+    backend = BearerTokenBackend(context.unit_of_work, context.clock)
+    return Mount(
+        "/fhir/r4",
+        routes=routes,
+        middleware=[
+            Middleware(AuthenticationMiddleware, backend=backend, on_error=_authentication_error)
+        ],
+    )
+
+
+class _Handlers:
+    def __init__(self, context: FhirContext) -> None:
+        self.context = context
+
+    async def read(self, request: Request) -> Response:
+        return await self._read(request, version=None)
+
+    async def vread(self, request: Request) -> Response:
+        version = request.path_params["version"]
+        if not version.isdigit():
+            raise FhirError(404, f"version {version!r} is not known")
+        return await self._read(request, version=int(version))
+
+    async def _read(self, request: Request, version: int | None) -> Response:
+        require_json(request)
+        principal = _require_app(request)
+        resource_type, record_id = _key(request)
+        facts = _facts(request, "vread" if version else "read")
+
+        def work(records: MemberRecords) -> dict[str, Any] | None:
+            record = records.read((resource_type, record_id), facts, version)
+            return None if record is None else mappers.to_fhir(record)
+
+        resource = await self._run(principal, work)
+        if resource is None:
+            raise NotFound(resource_type, record_id)
+        etag = f'W/"{resource["meta"]["versionId"]}"'
+        headers = {"ETag": etag, "Last-Modified": _http_date(resource["meta"]["lastUpdated"])}
+        if version is None and etag in _if_none_match(request):
+            return Response(status_code=304, headers=headers)
+        return fhir_response(resource, headers=headers)
+
+    async def _run(self, principal: Principal, work: Callable[[MemberRecords], T]) -> T:
+        """`work` in one unit of work whose audit events commit even when access is refused."""
+
+        def transaction() -> T:
+            with self.context.unit_of_work() as uow:
+                records = MemberRecords(principal, uow, clock=self.context.clock)
+                try:
+                    result = work(records)
+                except TypeNotGranted as refused:
+                    uow.commit()
+                    raise FhirError(403, str(refused)) from None
+                uow.commit()
+                return result
+
+        try:
+            return await run_in_threadpool(transaction)
+        except sqlalchemy.exc.OperationalError:
+            log.exception("fhir.database_unavailable")
+            raise FhirError(503, "the database is not available; try again shortly") from None
+
+
+def _require_app(request: Request) -> AppPrincipal:
+    principal = principal_of(request)
+    if not isinstance(principal, AppPrincipal):
+        raise FhirError(
+            401,
+            "an access token is required (Authorization: Bearer)",
+            headers={"WWW-Authenticate": 'Bearer realm="fhir"'},
+        )
+    return principal
+
+
+def _key(request: Request) -> tuple[str, str]:
+    resource_type = request.path_params["resource_type"]
+    record_id = request.path_params["id"]
+    if not _RESOURCE_TYPE.fullmatch(resource_type):
+        raise FhirError(404, f"{resource_type!r} is not a FHIR resource type")
+    if not _ID.fullmatch(record_id):
+        raise NotFound(resource_type, record_id)
+    return resource_type, record_id
+
+
+def _facts(request: Request, action: str) -> RequestFacts:
+    query = "&".join(
+        f"{k}={v}" for k, v in request.query_params.multi_items() if k not in _SECRET_PARAMETERS
+    )
+    return RequestFacts(
+        action=f"{action} {request.url.path}",
+        query=query or None,
+        client_address=request.client.host if request.client else None,
+    )
+
+
+def _if_none_match(request: Request) -> set[str]:
+    header = request.headers.get("if-none-match", "")
+    return {tag.strip() for tag in header.split(",") if tag.strip()}
+
+
+def _http_date(instant: str) -> str:
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def _authentication_error(_: HTTPConnection, error: AuthenticationError) -> Response:
+    """A refused bearer token: RFC 6750 status and challenge, with an OperationOutcome body."""
+    refused = error if isinstance(error, BearerError) else BearerError.invalid_token("refused")
+    return FhirError(
+        refused.status_code,
+        refused.description,
+        headers={"WWW-Authenticate": refused.challenge, "Cache-Control": "no-store"},
+    ).response()

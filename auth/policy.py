@@ -1,0 +1,171 @@
+"""THE policy: the only module that decides who may read which records.
+
+From a request's principal it derives an `AccessScope`; the unit of work
+turns the scope into a repository whose every statement carries the scope's
+predicate; and each record is checked against the scope again before it is
+handed out. Every read of member data, allowed or denied, appends an access
+event in the request's own transaction, so a request whose audit cannot be
+written does not happen. Anything missing (principal, member, grant, scope)
+means nothing is visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from auth import scopes
+from auth.principal import AppPrincipal, Principal, StaffPrincipal
+from domain.access import AccessScope, Interaction
+from domain.audit import AccessEvent, Outcome
+from domain.records import Record, RecordKey, categories_of, member_key_of, resource_type_of
+from domain.repositories import ScopedRecordRepository, UnitOfWork
+
+# The member-owned types a wildcard scope (`patient/*.rs`) stands for.
+MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
+    {
+        "Patient",
+        "Coverage",
+        "ExplanationOfBenefit",
+        "Encounter",
+        "AllergyIntolerance",
+        "CarePlan",
+        "CareTeam",
+        "Condition",
+        "Device",
+        "DiagnosticReport",
+        "DocumentReference",
+        "FamilyMemberHistory",
+        "Goal",
+        "Immunization",
+        "Media",
+        "MedicationAdministration",
+        "MedicationDispense",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Observation",
+        "Procedure",
+        "Provenance",
+        "QuestionnaireResponse",
+        "RelatedPerson",
+        "ServiceRequest",
+        "Specimen",
+    }
+)
+
+
+class TypeNotGranted(Exception):
+    """The principal's scopes do not include this resource type (HTTP 403, not a 404)."""
+
+    def __init__(self, resource_type: str, interaction: Interaction) -> None:
+        super().__init__(f"the access token does not grant {interaction} of {resource_type}")
+        self.resource_type = resource_type
+        self.interaction = interaction
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the audit trail records about a request besides the principal."""
+
+    action: str
+    query: str | None = None
+    client_address: str | None = None
+
+
+def access_scope(principal: Principal) -> AccessScope:
+    """What `principal` may see of member data; fails closed for anything but an app."""
+    match principal:
+        case AppPrincipal(member_key=member_key, scopes=granted) if member_key:
+            types = scopes.patient_access(granted, MEMBER_RESOURCE_TYPES)
+            # The provider directory and definitions are public to any app (DESIGN.md).
+            return AccessScope(member_key=member_key, types=types, reference_data=True)
+        case _:
+            # Member-services staff and everyone else see no claim or clinical content here.
+            return AccessScope.nothing()
+
+
+class MemberRecords:
+    """The one door to loaded records for one request: decides, re-checks and audits."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        uow: UnitOfWork,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.principal = principal
+        self.scope = access_scope(principal)
+        self._uow = uow
+        self._clock = clock
+        self.repository: ScopedRecordRepository = uow.scoped(self.scope)
+
+    def require(self, resource_type: str, interaction: Interaction, facts: RequestFacts) -> None:
+        """Refuse (and audit) a request for a type the principal's scopes do not grant."""
+        if not self.scope.allows(resource_type, interaction):
+            self.audit(facts, Outcome.DENIED, resource_type, 0, detail="type not in scope")
+            raise TypeNotGranted(resource_type, interaction)
+
+    def read(
+        self, key: RecordKey, facts: RequestFacts, version_id: int | None = None
+    ) -> Record | None:
+        """The record, or None when it is missing or not the principal's to see (alike)."""
+        self.require(key[0], Interaction.READ, facts)
+        found = (
+            self.repository.get(key)
+            if version_id is None
+            else self.repository.get_version(key, version_id)
+        )
+        record = found if found is not None and self.may_see(found) else None
+        self.audit(facts, Outcome.ALLOWED, key[0], 0 if record is None else 1)
+        return record
+
+    def visible(self, records: Sequence[Record]) -> list[Record]:
+        """The belt-and-braces filter every fetched record passes before it leaves."""
+        return [r for r in records if self.may_see(r)]
+
+    def may_see(self, record: Record) -> bool:
+        return self.scope.may_see(
+            resource_type_of(record), member_key_of(record), categories_of(record)
+        )
+
+    def audit(
+        self,
+        facts: RequestFacts,
+        outcome: Outcome,
+        resource_type: str | None,
+        count: int,
+        *,
+        detail: str | None = None,
+    ) -> None:
+        """Append the access event in the request's transaction; the caller commits it."""
+        actor_kind, actor, grant_id = _actor(self.principal)
+        self._uow.access_events.append(
+            AccessEvent(
+                id=uuid.uuid4().hex,
+                at=self._clock(),
+                actor_kind=actor_kind,
+                actor=actor,
+                action=facts.action,
+                outcome=outcome,
+                member_key=self.scope.member_key,
+                resource_type=resource_type,
+                query=facts.query,
+                client_address=facts.client_address,
+                grant_id=grant_id,
+                record_count=count,
+                detail=detail,
+            )
+        )
+
+
+def _actor(principal: Principal) -> tuple[str, str, str | None]:
+    match principal:
+        case AppPrincipal(client_id=client_id, grant_id=grant_id):
+            return "app", client_id, grant_id
+        case StaffPrincipal(user_id=user_id, role=role):
+            return f"staff:{role}", user_id, None
+        case _:
+            return type(principal).__name__.lower(), "-", None
