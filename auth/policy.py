@@ -22,6 +22,7 @@ from domain.access import AccessScope, Interaction
 from domain.audit import AccessEvent, Outcome
 from domain.records import Record, RecordKey, categories_of, member_key_of, resource_type_of
 from domain.repositories import ScopedRecordRepository, UnitOfWork
+from domain.search import PagePosition, RecordPage, SearchQuery
 
 # The member-owned types a wildcard scope (`patient/*.rs`) stands for.
 MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
@@ -54,6 +55,10 @@ MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
         "Specimen",
     }
 )
+
+
+class PolicyViolation(Exception):
+    """A repository handed out a record its scope excludes: a defect, never shown to anyone."""
 
 
 class TypeNotGranted(Exception):
@@ -121,6 +126,45 @@ class MemberRecords:
         record = found if found is not None and self.may_see(found) else None
         self.audit(facts, Outcome.ALLOWED, key[0], 0 if record is None else 1)
         return record
+
+    def search(
+        self,
+        query: SearchQuery,
+        facts: RequestFacts,
+        *,
+        position: PagePosition | None = None,
+        accept: Callable[[Record], bool] | None = None,
+    ) -> tuple[RecordPage, int]:
+        """A page of matches and the total, both counted after the policy."""
+        self.require(query.resource_type, Interaction.SEARCH, facts)
+        test = self._with_category_limit(query.resource_type, accept)
+        if query.count == 0:
+            page = RecordPage((), (), more=False)
+        else:
+            page = self.repository.search(query, position=position, limit=query.count, accept=test)
+        shown = self.visible(page.records)
+        if len(shown) != len(page.records):
+            raise PolicyViolation(f"a {query.resource_type} search returned records out of scope")
+        total = self.repository.count(query, test)
+        self.audit(facts, Outcome.ALLOWED, query.resource_type, len(shown))
+        return page, total
+
+    def include(self, keys: Sequence[RecordKey], facts: RequestFacts) -> list[Record]:
+        """Records referenced by search matches (`_include`), those the principal may read."""
+        wanted = [k for k in keys if self.scope.allows(k[0], Interaction.READ)]
+        found = self.visible(self.repository.get_many(wanted))
+        if found:
+            self.audit(facts, Outcome.ALLOWED, "(included)", len(found))
+        return found
+
+    def _with_category_limit(
+        self, resource_type: str, accept: Callable[[Record], bool] | None
+    ) -> Callable[[Record], bool] | None:
+        if not self.scope.access_to(resource_type).categories:
+            return accept
+        if accept is None:
+            return self.may_see
+        return lambda record: self.may_see(record) and accept(record)
 
     def visible(self, records: Sequence[Record]) -> list[Record]:
         """The belt-and-braces filter every fetched record passes before it leaves."""

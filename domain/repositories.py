@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -13,6 +13,7 @@ from domain.audit import AccessEvent
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.records import Record, RecordKey
 from domain.runs import IngestionRun
+from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
 
@@ -64,6 +65,19 @@ class ScopedRecordRepository(Protocol):
     def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
         """Those of `keys` the scope may read."""
         ...
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        position: PagePosition | None = None,
+        limit: int,
+        accept: Callable[[Record], bool] | None = None,
+    ) -> RecordPage:
+        """Up to `limit` matches after `position`; `accept` decides what SQL cannot."""
+        ...
+
+    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int: ...
 
 
 class IngestionRunRepository(Protocol):

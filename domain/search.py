@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import TypeAlias
 
 from domain.errors import DomainError
+from domain.records import Record
 from domain.values import JsonObject, Reference
 
 DEFAULT_COUNT = 50
@@ -876,3 +877,25 @@ class SearchQuery:
     def matches_content(self, resource: JsonObject) -> bool:
         """Whether the resource's FHIR JSON passes every `content_criteria`."""
         return all(c.matches_content(resource) for c in self.content_criteria)
+
+
+class InvalidPagePosition(DomainError):
+    """A page cursor whose key this search cannot have issued."""
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page starts: just after (or, for a previous page, just before) a sort key."""
+
+    key: tuple[str, str]
+    before: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    """One page of search matches in order, with each one's sort key for the next cursor."""
+
+    records: tuple[Record, ...]
+    keys: tuple[tuple[str, str], ...]
+    more: bool
+    """Whether more matches lie beyond this page in the direction it was read."""

@@ -8,17 +8,27 @@ predicate that is false, so the query returns nothing (fail closed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, false, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from domain.access import AccessScope, Interaction
 from domain.clinical import REFERENCE_KINDS
 from domain.records import Record, RecordKey
+from domain.search import (
+    InvalidPagePosition,
+    PagePosition,
+    RecordPage,
+    SearchQuery,
+    SortKey,
+    Target,
+)
 from domain.values import RecordMeta
 from persistence import codec, record_rows, tables
+from persistence import search as search_sql
 
 
 class SqlScopedRecordRepository:
@@ -64,6 +74,85 @@ class SqlScopedRecordRepository:
                 found.append(record)
         return found
 
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        position: PagePosition | None = None,
+        limit: int,
+        accept: Callable[[Record], bool] | None = None,
+    ) -> RecordPage:
+        """Up to `limit` matches after (or before) `position`, in the query's order.
+
+        `accept` is the caller's test of what SQL cannot decide (criteria on the
+        FHIR content); rows it refuses are skipped before the page is cut.
+        """
+        table = self._table_for(query.resource_type)
+        sort = query.sort[0] if query.sort else None
+        column, kind = search_sql.sort_column(table, sort)
+        descending = (sort is not None and sort.descending) != (
+            position is not None and position.before
+        )
+        base = select(table).where(*self._where(table, query))
+        ordered = base.order_by(
+            column.desc() if descending else column.asc(),
+            search_sql.id_column(table).desc() if descending else search_sql.id_column(table),
+        )
+        records: list[Record] = []
+        keys: list[tuple[str, str]] = []
+        after = None if position is None else (_parse_key(position.key[0], kind), position.key[1])
+        batch = max(limit + 1, 50)
+        while len(records) <= limit:
+            statement = (
+                ordered
+                if after is None
+                else ordered.where(_beyond(column, search_sql.id_column(table), after, descending))
+            )
+            rows = self._session.execute(statement.limit(batch)).mappings().all()
+            for row in rows:
+                record = _record(table, row)
+                if accept is None or accept(record):
+                    records.append(record)
+                    keys.append(_key_of(row, table, sort))
+            if len(rows) < batch:
+                break
+            last = rows[-1]
+            after = (_sort_value(last, table, sort), _row_id(last, table))
+        more = len(records) > limit
+        records, keys = records[:limit], keys[:limit]
+        if position is not None and position.before:
+            records.reverse()
+            keys.reverse()
+        return RecordPage(tuple(records), tuple(keys), more)
+
+    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int:
+        """How many records match, after the scope and `accept`."""
+        table = self._table_for(query.resource_type)
+        where = self._where(table, query)
+        if accept is None:
+            statement = select(func.count()).select_from(table).where(*where)
+            return int(self._session.execute(statement).scalar_one())
+        rows = self._session.execute(select(table).where(*where)).mappings()
+        return sum(1 for row in rows if accept(_record(table, row)))
+
+    def _table_for(self, resource_type: str) -> Table:
+        table = record_rows.TABLE_OF_TYPE.get(resource_type)
+        if table is not None:
+            return table
+        return (
+            tables.reference_records
+            if resource_type in REFERENCE_KINDS
+            else tables.clinical_records
+        )
+
+    def _where(self, table: Table, query: SearchQuery) -> list[ColumnElement[bool]]:
+        dialect = self._session.get_bind().dialect.name
+        where = [self.condition(table, query.resource_type, Interaction.SEARCH)]
+        if table in record_rows.KIND_TABLES:
+            where.append(table.c.kind == query.resource_type)
+        where.extend(search_sql.conditions(table, query.criteria, dialect))
+        return where
+
     def condition(
         self, table: Table, resource_type: str, interaction: Interaction
     ) -> ColumnElement[bool]:
@@ -99,3 +188,45 @@ def _meta(row: Any) -> RecordMeta:
         content_hash=row["content_hash"],
         ingestion_run_id=row["ingestion_run_id"],
     )
+
+
+def _beyond(
+    column: Any, id_column: Any, after: tuple[Any, str], descending: bool
+) -> ColumnElement[bool]:
+    value, record_id = after
+    if descending:
+        return or_(column < value, and_(column == value, id_column < record_id))
+    return or_(column > value, and_(column == value, id_column > record_id))
+
+
+def _row_id(row: Any, table: Table) -> str:
+    return str(row["member_key"] if table is tables.members else row["id"])
+
+
+def _sort_value(row: Any, table: Table, sort: SortKey | None) -> Any:
+    if sort is None or sort.target is Target.ID:
+        return _row_id(row, table)
+    if sort.target is Target.LAST_UPDATED:
+        return row["last_updated"]
+    column = search_sql.first_day_column(table, sort)
+    value = row[column]
+    if value is None:
+        return search_sql.FAR_PAST if sort.descending else search_sql.FAR_FUTURE
+    return value
+
+
+def _key_of(row: Any, table: Table, sort: SortKey | None) -> tuple[str, str]:
+    value = _sort_value(row, table, sort)
+    text = value if isinstance(value, str) else value.isoformat()
+    return text, _row_id(row, table)
+
+
+def _parse_key(text: str, kind: type) -> Any:
+    try:
+        if kind is datetime:
+            return datetime.fromisoformat(text)
+        if kind is date:
+            return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidPagePosition(text) from None
+    return text

@@ -28,10 +28,12 @@ from domain.records import (
     RecordKey,
     categories_of,
     member_key_of,
+    record_id,
     record_key,
     resource_type_of,
 )
 from domain.runs import IngestionRun
+from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import RecordMeta
 
@@ -317,6 +319,42 @@ class FakeScopedRecordRepository:
 
     def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
         return [r for r in (self.get(k) for k in dict.fromkeys(keys)) if r is not None]
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        position: PagePosition | None = None,
+        limit: int,
+        accept: Callable[[Record], bool] | None = None,
+    ) -> RecordPage:
+        """Ordered by id; criteria with a column are SQL's job and refused here."""
+        ordered = self._matches(query, accept)
+        if position is None:
+            window, more = ordered[:limit], len(ordered) > limit
+        elif position.before:
+            earlier = [r for r in ordered if record_id(r) < position.key[1]]
+            window, more = earlier[-limit:] if limit else [], len(earlier) > limit
+        else:
+            later = [r for r in ordered if record_id(r) > position.key[1]]
+            window, more = later[:limit], len(later) > limit
+        return RecordPage(tuple(window), tuple((record_id(r), record_id(r)) for r in window), more)
+
+    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int:
+        return len(self._matches(query, accept))
+
+    def _matches(self, query: SearchQuery, accept: Callable[[Record], bool] | None) -> list[Record]:
+        if len(query.content_criteria) != len(query.criteria):
+            raise NotImplementedError("the fake evaluates no column criteria; test them on SQL")
+        candidates = sorted(
+            (
+                r
+                for (t, _), r in self._records.current.items()
+                if t == query.resource_type and self._visible(r, Interaction.SEARCH)
+            ),
+            key=record_id,
+        )
+        return [r for r in candidates if accept is None or accept(r)]
 
     def _visible(self, record: Record, interaction: Interaction) -> bool:
         resource_type = resource_type_of(record)

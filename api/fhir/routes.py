@@ -23,13 +23,16 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.fhir import mappers
+from api.fhir import mappers, search
+from api.fhir.bundles import CURSOR_PARAMETER, Cursor, Direction, Page, searchset
 from api.fhir.negotiation import require_json
-from api.fhir.outcomes import FhirError, NotFound, fhir_response
+from api.fhir.outcomes import FhirError, InvalidRequest, NotFound, fhir_response
 from auth.backend import BearerError, BearerTokenBackend, principal_of
 from auth.policy import MemberRecords, RequestFacts, TypeNotGranted
 from auth.principal import AppPrincipal, Principal
 from domain.repositories import UnitOfWork
+from domain.search import InvalidPagePosition, PagePosition, SearchQuery, select
+from domain.values import Reference
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -52,8 +55,10 @@ class FhirContext:
 def fhir_mount(context: FhirContext) -> Mount:
     handlers = _Handlers(context)
     routes: list[BaseRoute] = [
+        Route("/{resource_type}/_search", handlers.search, methods=["POST"]),
         Route("/{resource_type}/{id}/_history/{version}", handlers.vread, methods=["GET"]),
         Route("/{resource_type}/{id}", handlers.read, methods=["GET"]),
+        Route("/{resource_type}", handlers.search, methods=["GET"]),
     ]
     backend = BearerTokenBackend(context.unit_of_work, context.clock)
     return Mount(
@@ -97,6 +102,59 @@ class _Handlers:
             return Response(status_code=304, headers=headers)
         return fhir_response(resource, headers=headers)
 
+    async def search(self, request: Request) -> Response:
+        require_json(request)
+        principal = _require_app(request)
+        resource_type = request.path_params["resource_type"]
+        if resource_type not in search.searchable_types():
+            raise FhirError(404, f"{resource_type!r} is not a resource type this server serves")
+        parameters = list(request.query_params.multi_items())
+        if request.method == "POST":
+            form = await request.form()
+            parameters += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        cursor = [v for k, v in parameters if k == CURSOR_PARAMETER]
+        parameters = [(k, v) for k, v in parameters if k != CURSOR_PARAMETER]
+        strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
+        try:
+            parsed = search.parse_search(resource_type, parameters, strict=strict)
+        except search.SearchParameterError as error:
+            raise FhirError(400, str(error), expression=error.parameter) from None
+        position = _position(cursor)
+        query = parsed.query
+        facts = _facts(request, "search")
+        accept = None
+        if query.content_criteria:
+            accept = lambda record: query.matches_content(mappers.to_fhir(record))  # noqa: E731
+
+        def work(records: MemberRecords) -> Page:
+            try:
+                found, total = records.search(query, facts, position=position, accept=accept)
+            except InvalidPagePosition:
+                raise InvalidRequest(
+                    f"{CURSOR_PARAMETER}: not a page link of this search"
+                ) from None
+            resources = [mappers.to_fhir(r) for r in found.records]
+            included = _included(records, query, resources, facts)
+            backwards = position is not None and position.before
+            return Page(
+                resources=resources,
+                first_key=found.keys[0] if found.keys else None,
+                last_key=found.keys[-1] if found.keys else None,
+                has_next=True if backwards else found.more,
+                has_previous=found.more if backwards else position is not None,
+                total=total,
+                included=included,
+            )
+
+        page = await self._run(principal, work)
+        bundle = searchset(
+            page,
+            base_url=self.context.base_url,
+            self_path=resource_type,
+            parameters=parsed.applied,
+        )
+        return fhir_response(bundle)
+
     async def _run(self, principal: Principal, work: Callable[[MemberRecords], T]) -> T:
         """`work` in one unit of work whose audit events commit even when access is refused."""
 
@@ -116,6 +174,39 @@ class _Handlers:
         except sqlalchemy.exc.OperationalError:
             log.exception("fhir.database_unavailable")
             raise FhirError(503, "the database is not available; try again shortly") from None
+
+
+def _position(cursors: list[str]) -> PagePosition | None:
+    if not cursors:
+        return None
+    if len(cursors) > 1:
+        raise InvalidRequest(f"{CURSOR_PARAMETER} is given more than once")
+    cursor = Cursor.decode(cursors[0])
+    if len(cursor.key) != 2:
+        raise InvalidRequest(f"{CURSOR_PARAMETER}: not a page link of this search")
+    return PagePosition((cursor.key[0], cursor.key[1]), before=cursor.direction is Direction.BEFORE)
+
+
+def _included(
+    records: MemberRecords,
+    query: SearchQuery,
+    resources: list[dict[str, Any]],
+    facts: RequestFacts,
+) -> list[dict[str, Any]]:
+    """The `_include` targets of a page's matches, as the principal may read them."""
+    keys: list[tuple[str, str]] = []
+    for include in query.includes:
+        for resource in resources:
+            for found in select(resource, include.path):
+                reference = found.get("reference") if isinstance(found, dict) else None
+                target = (
+                    Reference(reference=reference).target if isinstance(reference, str) else None
+                )
+                if target is not None and target[0] in include.target_types:
+                    keys.append(target)
+    shown = {(r["resourceType"], r["id"]) for r in resources}
+    keys = [k for k in dict.fromkeys(keys) if k not in shown]
+    return [mappers.to_fhir(r) for r in records.include(keys, facts)] if keys else []
 
 
 def _require_app(request: Request) -> AppPrincipal:

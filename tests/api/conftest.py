@@ -18,6 +18,7 @@ from auth.tokens import TokenService
 from domain.apps import AppStatus, ConsentGrant, GrantStatus
 from persistence import schema
 from tests.builders import a_grant, an_account, an_app
+from tests.conftest import Backend
 
 # Two members of the shared fixtures, and two apps.
 MEMBER_A = "ExamplePatient1"
@@ -72,9 +73,19 @@ class Plan:
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory, shared_fixtures: Path) -> Iterator[Plan]:
+def plan(
+    tmp_path_factory: pytest.TempPathFactory, shared_fixtures: Path, backend: Backend
+) -> Iterator[Plan]:
+    """The shared fixtures served from SQLite, and from PostgreSQL when it is configured."""
     folder = tmp_path_factory.mktemp("served")
-    settings = Settings(database_url=f"sqlite:///{folder / 'pai.sqlite'}")
+    url = backend.new_database()
+    try:
+        yield from _served(Settings(database_url=url), folder, shared_fixtures)
+    finally:
+        backend.drop(url)
+
+
+def _served(settings: Settings, folder: Path, shared_fixtures: Path) -> Iterator[Plan]:
     with bootstrap(settings) as services:
         schema.upgrade(services.engine)
         ingest([shared_fixtures], services.unit_of_work, reject_dir=folder / "rejects")
