@@ -81,7 +81,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if owned:
             services.close()
 
-    fhir = FhirContext(unit_of_work=services.unit_of_work, base_url=settings.fhir_base_url)
+    fhir = FhirContext(
+        unit_of_work=services.unit_of_work,
+        base_url=settings.fhir_base_url,
+        issuer=settings.base_url.rstrip("/"),
+    )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),

@@ -57,6 +57,9 @@ MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
 )
 
 
+_REVINCLUDE_LIMIT = 1000
+
+
 class PolicyViolation(Exception):
     """A repository handed out a record its scope excludes: a defect, never shown to anyone."""
 
@@ -156,6 +159,14 @@ class MemberRecords:
         if found:
             self.audit(facts, Outcome.ALLOWED, "(included)", len(found))
         return found
+
+    def referring(self, resource_type: str, accept: Callable[[Record], bool]) -> list[Record]:
+        """Records of `resource_type` that `accept` picks (`_revinclude`); none if not granted."""
+        if not self.scope.allows(resource_type, Interaction.SEARCH):
+            return []
+        query = SearchQuery(resource_type, count=_REVINCLUDE_LIMIT)
+        page = self.repository.search(query, limit=_REVINCLUDE_LIMIT, accept=accept)
+        return self.visible(page.records)
 
     def _with_category_limit(
         self, resource_type: str, accept: Callable[[Record], bool] | None

@@ -8,7 +8,7 @@ a request whose audit cannot be written fails.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -25,11 +25,13 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from api.fhir import mappers, search
 from api.fhir.bundles import CURSOR_PARAMETER, Cursor, Direction, Page, searchset
+from api.fhir.capability import capability_statement
 from api.fhir.negotiation import require_json
 from api.fhir.outcomes import FhirError, InvalidRequest, NotFound, fhir_response
 from auth.backend import BearerError, BearerTokenBackend, principal_of
 from auth.policy import MemberRecords, RequestFacts, TypeNotGranted
 from auth.principal import AppPrincipal, Principal
+from domain.records import Record
 from domain.repositories import UnitOfWork
 from domain.search import InvalidPagePosition, PagePosition, SearchQuery, select
 from domain.values import Reference
@@ -49,12 +51,16 @@ class FhirContext:
 
     unit_of_work: Callable[[], UnitOfWork]
     base_url: str
+    """The FHIR base, `<PAI_BASE_URL>/fhir/r4`."""
+    issuer: str
+    """Where the OAuth endpoints live, `<PAI_BASE_URL>`."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def fhir_mount(context: FhirContext) -> Mount:
     handlers = _Handlers(context)
     routes: list[BaseRoute] = [
+        Route("/metadata", handlers.metadata, methods=["GET"]),
         Route("/{resource_type}/_search", handlers.search, methods=["POST"]),
         Route("/{resource_type}/{id}/_history/{version}", handlers.vread, methods=["GET"]),
         Route("/{resource_type}/{id}", handlers.read, methods=["GET"]),
@@ -73,6 +79,10 @@ def fhir_mount(context: FhirContext) -> Mount:
 class _Handlers:
     def __init__(self, context: FhirContext) -> None:
         self.context = context
+
+    async def metadata(self, request: Request) -> Response:
+        require_json(request)
+        return fhir_response(capability_statement(self.context.base_url, self.context.issuer))
 
     async def read(self, request: Request) -> Response:
         return await self._read(request, version=None)
@@ -135,6 +145,7 @@ class _Handlers:
                 ) from None
             resources = [mappers.to_fhir(r) for r in found.records]
             included = _included(records, query, resources, facts)
+            included += _rev_included(records, query, found.keys, resources)
             backwards = position is not None and position.before
             return Page(
                 resources=resources,
@@ -207,6 +218,31 @@ def _included(
     shown = {(r["resourceType"], r["id"]) for r in resources}
     keys = [k for k in dict.fromkeys(keys) if k not in shown]
     return [mappers.to_fhir(r) for r in records.include(keys, facts)] if keys else []
+
+
+def _rev_included(
+    records: MemberRecords,
+    query: SearchQuery,
+    keys: Sequence[tuple[str, str]],
+    resources: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Records that point at a page's matches (`_revinclude=Provenance:target`)."""
+    matched = {(r["resourceType"], r["id"]) for r in resources}
+    found: list[dict[str, Any]] = []
+    for revinclude in query.revincludes:
+
+        def points_at_match(record: Record, path: str = revinclude.path) -> bool:
+            resource = mappers.to_fhir(record)
+            return any(
+                isinstance(f, dict)
+                and isinstance(f.get("reference"), str)
+                and Reference(reference=f["reference"]).target in matched
+                for f in select(resource, path)
+            )
+
+        referring = records.referring(revinclude.source_type, points_at_match)
+        found += [mappers.to_fhir(r) for r in referring]
+    return found if keys else []
 
 
 def _require_app(request: Request) -> AppPrincipal:

@@ -192,3 +192,19 @@ def test_searching_a_type_outside_the_scopes_is_403(plan: Plan) -> None:
     assert search(plan, token, "Coverage").status_code == 403
     assert search(plan, token, "ExplanationOfBenefit").status_code == 403
     assert search(plan, token, "Patient").status_code == 200
+
+
+def test_revinclude_brings_the_provenance_of_the_matches(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_B)
+    bundle = search(
+        plan, token, "AllergyIntolerance?patient=example&_revinclude=Provenance:target"
+    ).json()
+    assert "AllergyIntolerance/79613" in ids(bundle)
+    assert "Provenance/79614" in ids(bundle, "include")
+
+
+def test_revinclude_never_brings_another_members_provenance(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+    bundle = search(plan, token, "AllergyIntolerance?_revinclude=Provenance:target").json()
+    assert ids(bundle) == []
+    assert ids(bundle, "include") == []
