@@ -22,7 +22,7 @@ from domain.access import AccessScope, Interaction
 from domain.audit import AccessEvent, Outcome
 from domain.records import Record, RecordKey, categories_of, member_key_of, resource_type_of
 from domain.repositories import ScopedRecordRepository, UnitOfWork
-from domain.search import PagePosition, RecordPage, SearchQuery
+from domain.search import InvalidPagePosition, PagePosition, RecordPage, SearchQuery
 
 # The member-owned types a wildcard scope (`patient/*.rs`) stands for.
 MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
@@ -159,6 +159,55 @@ class MemberRecords:
         if found:
             self.audit(facts, Outcome.ALLOWED, "(included)", len(found))
         return found
+
+    def everything(
+        self,
+        types: Sequence[str],
+        facts: RequestFacts,
+        *,
+        position: PagePosition | None,
+        limit: int,
+        accept: Callable[[Record], bool] | None = None,
+    ) -> tuple[list[Record], list[tuple[str, str]], bool]:
+        """A page of every record of the member, type by type in the order of `types`.
+
+        Types the scopes do not grant are skipped (the app asked for everything it
+        may see). Position keys are `(resource type, id)`.
+        """
+        granted = [t for t in types if self.scope.allows(t, Interaction.SEARCH)]
+        start = 0
+        if position is not None:
+            if position.key[0] not in granted:
+                raise InvalidPagePosition(position.key[0])
+            start = granted.index(position.key[0])
+        records: list[Record] = []
+        keys: list[tuple[str, str]] = []
+        more = False
+        for index in range(start, len(granted)):
+            resource_type = granted[index]
+            within = (
+                PagePosition((position.key[1], position.key[1]))
+                if position is not None and index == start
+                else None
+            )
+            page = self.repository.search(
+                SearchQuery(resource_type),
+                position=within,
+                limit=limit - len(records) + 1,
+                accept=self._with_category_limit(resource_type, accept),
+            )
+            for record, key in zip(page.records, page.keys, strict=True):
+                records.append(record)
+                keys.append((resource_type, key[1]))
+            if len(records) > limit:
+                more = True
+                break
+        records, keys = records[:limit], keys[:limit]
+        shown = self.visible(records)
+        if len(shown) != len(records):
+            raise PolicyViolation("$everything returned records out of scope")
+        self.audit(facts, Outcome.ALLOWED, "(everything)", len(shown))
+        return shown, keys, more
 
     def referring(self, resource_type: str, accept: Callable[[Record], bool]) -> list[Record]:
         """Records of `resource_type` that `accept` picks (`_revinclude`); none if not granted."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TypeAlias
 
 from domain.claims import Claim
 from domain.clinical import ClinicalRecord, Encounter, ReferenceRecord
 from domain.coverage import Coverage
 from domain.members import Member
+from domain.values import Period, parse_fhir_date
 
 Record: TypeAlias = Member | Coverage | Claim | Encounter | ClinicalRecord | ReferenceRecord
 
@@ -53,3 +55,17 @@ def categories_of(record: Record) -> frozenset[str]:
     if not isinstance(record, ClinicalRecord):
         return frozenset()
     return frozenset(c.code for concept in record.categories for c in concept.codings if c.code)
+
+
+def care_dates(record: Record) -> tuple[date | None, date | None]:
+    """The first and last day of care a record covers, for date-bounded exports."""
+    match record:
+        case Claim():
+            return record.service_dates
+        case Encounter() | Coverage():
+            period = record.period or Period()
+            return parse_fhir_date(period.start), parse_fhir_date(period.end)
+        case ClinicalRecord():
+            return record.date_start, record.date_end
+        case _:
+            return None, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -29,12 +29,19 @@ from api.fhir.capability import capability_statement
 from api.fhir.negotiation import require_json
 from api.fhir.outcomes import FhirError, InvalidRequest, NotFound, fhir_response
 from auth.backend import BearerError, BearerTokenBackend, principal_of
-from auth.policy import MemberRecords, RequestFacts, TypeNotGranted
+from auth.policy import MEMBER_RESOURCE_TYPES, MemberRecords, RequestFacts, TypeNotGranted
 from auth.principal import AppPrincipal, Principal
-from domain.records import Record
+from domain.records import Record, care_dates
 from domain.repositories import UnitOfWork
-from domain.search import InvalidPagePosition, PagePosition, SearchQuery, select
-from domain.values import Reference
+from domain.search import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
+    InvalidPagePosition,
+    PagePosition,
+    SearchQuery,
+    select,
+)
+from domain.values import Reference, parse_fhir_date
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -61,6 +68,7 @@ def fhir_mount(context: FhirContext) -> Mount:
     handlers = _Handlers(context)
     routes: list[BaseRoute] = [
         Route("/metadata", handlers.metadata, methods=["GET"]),
+        Route("/Patient/{id}/$everything", handlers.everything, methods=["GET"]),
         Route("/{resource_type}/_search", handlers.search, methods=["POST"]),
         Route("/{resource_type}/{id}/_history/{version}", handlers.vread, methods=["GET"]),
         Route("/{resource_type}/{id}", handlers.read, methods=["GET"]),
@@ -166,6 +174,51 @@ class _Handlers:
         )
         return fhir_response(bundle)
 
+    async def everything(self, request: Request) -> Response:
+        """`Patient/{id}/$everything`: the member's records of every granted type, paged."""
+        require_json(request)
+        principal = _require_app(request)
+        member_key = request.path_params["id"]
+        if member_key != principal.member_key:
+            raise NotFound("Patient", member_key)
+        options = _everything_options(request)
+        cursor = request.query_params.getlist(CURSOR_PARAMETER)
+        position = _position(cursor)
+        facts = _facts(request, "everything")
+
+        def work(records: MemberRecords) -> Page:
+            try:
+                found, keys, more = records.everything(
+                    options.types,
+                    facts,
+                    position=position,
+                    limit=options.count,
+                    accept=options.accepts,
+                )
+            except InvalidPagePosition:
+                raise InvalidRequest(
+                    f"{CURSOR_PARAMETER}: not a page link of this operation"
+                ) from None
+            resources = [mappers.to_fhir(r) for r in found]
+            return Page(
+                resources=resources,
+                first_key=keys[0] if keys else None,
+                last_key=keys[-1] if keys else None,
+                has_next=more,
+                has_previous=False,
+            )
+
+        page = await self._run(principal, work)
+        if position is None and not page.resources:
+            raise NotFound("Patient", member_key)
+        bundle = searchset(
+            page,
+            base_url=self.context.base_url,
+            self_path=f"Patient/{member_key}/$everything",
+            parameters=options.applied,
+        )
+        return fhir_response(bundle)
+
     async def _run(self, principal: Principal, work: Callable[[MemberRecords], T]) -> T:
         """`work` in one unit of work whose audit events commit even when access is refused."""
 
@@ -185,6 +238,99 @@ class _Handlers:
         except sqlalchemy.exc.OperationalError:
             log.exception("fhir.database_unavailable")
             raise FhirError(503, "the database is not available; try again shortly") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _EverythingOptions:
+    types: tuple[str, ...]
+    count: int
+    since: datetime | None
+    start: date | None
+    end: date | None
+    applied: tuple[tuple[str, str], ...]
+
+    def accepts(self, record: Record) -> bool:
+        if self.since is not None and (
+            record.meta is None or record.meta.last_updated < self.since
+        ):
+            return False
+        if self.start is None and self.end is None:
+            return True
+        first, last = care_dates(record)
+        if first is None or last is None:
+            first = last = first or last
+        if first is None or last is None:
+            return True  # an undated record belongs to every period
+        if self.start is not None and last < self.start:
+            return False
+        return self.end is None or first <= self.end
+
+
+_EVERYTHING_ORDER = ("Patient", "Coverage", "ExplanationOfBenefit", "Encounter")
+
+
+def _everything_options(request: Request) -> _EverythingOptions:
+    parameters = request.query_params
+    known = {"start", "end", "_since", "_type", "_count", "_format", CURSOR_PARAMETER}
+    unknown = sorted(set(parameters) - known)
+    strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
+    if unknown and strict:
+        raise InvalidRequest(
+            f"{unknown[0]} is not a parameter of $everything", expression=unknown[0]
+        )
+    member_types = sorted(MEMBER_RESOURCE_TYPES - set(_EVERYTHING_ORDER))
+    types = (*_EVERYTHING_ORDER, *member_types)
+    applied: list[tuple[str, str]] = []
+    if "_type" in parameters:
+        wanted = [t for value in parameters.getlist("_type") for t in value.split(",") if t]
+        strange = [t for t in wanted if t not in types]
+        if strange:
+            raise InvalidRequest(
+                f"_type: {strange[0]!r} is not a member resource type", expression="_type"
+            )
+        types = tuple(t for t in types if t in wanted)
+        applied.append(("_type", ",".join(wanted)))
+    count = _everything_count(parameters.get("_count"))
+    since = _instant_parameter(parameters.get("_since"), "_since")
+    start = _date_parameter(parameters.get("start"), "start")
+    end = _date_parameter(parameters.get("end"), "end")
+    for name in ("start", "end", "_since"):
+        if name in parameters:
+            applied.append((name, parameters[name]))
+    if "_count" in parameters:
+        applied.append(("_count", str(count)))
+    return _EverythingOptions(types, count, since, start, end, tuple(applied))
+
+
+def _everything_count(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_COUNT
+    if not text.isdigit() or int(text) == 0:
+        raise InvalidRequest(
+            f"_count: {text!r} is not a positive whole number", expression="_count"
+        )
+    return min(int(text), MAX_COUNT)
+
+
+def _date_parameter(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    day = parse_fhir_date(text)
+    if day is None:
+        raise InvalidRequest(f"{name}: {text!r} is not a FHIR date", expression=name)
+    return day
+
+
+def _instant_parameter(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{name}: {text!r} is not a FHIR instant", expression=name) from None
+    if moment.tzinfo is None:
+        raise InvalidRequest(f"{name}: {text!r} needs a time zone", expression=name)
+    return moment
 
 
 def _position(cursors: list[str]) -> PagePosition | None:

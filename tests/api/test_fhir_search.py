@@ -208,3 +208,45 @@ def test_revinclude_never_brings_another_members_provenance(plan: Plan) -> None:
     bundle = search(plan, token, "AllergyIntolerance?_revinclude=Provenance:target").json()
     assert ids(bundle) == []
     assert ids(bundle, "include") == []
+
+
+def test_everything_pages_through_all_of_the_members_records(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_B)
+    seen: list[str] = []
+    path = f"Patient/{MEMBER_B}/$everything?_count=10"
+    while True:
+        response = search(plan, token, path)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        seen += ids(bundle)
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        if "next" not in links:
+            break
+        path = links["next"].split("/fhir/r4/", 1)[1]
+    assert seen[0] == f"Patient/{MEMBER_B}"
+    assert len(seen) == len(set(seen)) > 10
+    observations = search(plan, token, "Observation?_count=0").json()["total"]
+    assert sum(1 for i in seen if i.startswith("Observation/")) == observations
+
+
+def test_everything_keeps_to_the_types_asked_for_and_granted(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_A, scopes="patient/Patient.rs patient/Coverage.rs")
+    bundle = search(plan, token, f"Patient/{MEMBER_A}/$everything").json()
+    assert {i.split("/")[0] for i in ids(bundle)} == {"Patient", "Coverage"}
+    only = search(plan, token, f"Patient/{MEMBER_A}/$everything?_type=Coverage").json()
+    assert {i.split("/")[0] for i in ids(only)} == {"Coverage"}
+
+
+def test_everything_of_another_member_is_404(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+    response = search(plan, token, f"Patient/{MEMBER_B}/$everything")
+    assert response.status_code == 404
+
+
+def test_everything_filters_by_care_dates(plan: Plan) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+    later = ids(search(plan, token, f"Patient/{MEMBER_A}/$everything?start=2100-01-01").json())
+    assert not any(i.startswith("ExplanationOfBenefit/") for i in later)
+    assert f"Patient/{MEMBER_A}" in later
+    bad = search(plan, token, f"Patient/{MEMBER_A}/$everything?start=yesterday")
+    assert bad.status_code == 400
