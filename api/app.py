@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
 from api.settings import Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
+        Route("/openapi.json", _openapi),
         fhir_mount(fhir),
     ]
     app = Starlette(
@@ -98,6 +100,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.state.services = services
     return app
+
+
+async def _openapi(_: Request) -> Response:
+    return JSONResponse(openapi())
 
 
 async def _fhir_error(_: Request, error: Exception) -> Response:

@@ -1,0 +1,37 @@
+"""The served OpenAPI description matches what the FHIR facade answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.fhir import search
+from tests.api.conftest import APP_ONE, MEMBER_A, Plan
+
+
+def test_the_description_lists_every_served_type_with_its_interactions(plan: Plan) -> None:
+    document = plan.client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    for resource_type in search.searchable_types():
+        for suffix in ("", "/_search", "/{id}", "/{id}/_history/{version}"):
+            assert f"/fhir/r4/{resource_type}{suffix}" in document["paths"]
+    assert "/fhir/r4/Patient/{id}/$everything" in document["paths"]
+
+
+@pytest.mark.parametrize("resource_type", ["Patient", "ExplanationOfBenefit", "Observation"])
+def test_answers_are_among_the_described_responses(plan: Plan, resource_type: str) -> None:
+    document = plan.client.get("/openapi.json").json()
+    token = plan.token(APP_ONE, MEMBER_A)
+    read = document["paths"][f"/fhir/r4/{resource_type}/{{id}}"]["get"]["responses"]
+    found = document["paths"][f"/fhir/r4/{resource_type}"]["get"]["responses"]
+
+    anonymous = plan.client.get(f"/fhir/r4/{resource_type}/x")
+    missing = plan.client.get(
+        f"/fhir/r4/{resource_type}/x", headers={"Authorization": f"Bearer {token}"}
+    )
+    searched = plan.client.get(
+        f"/fhir/r4/{resource_type}", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert str(anonymous.status_code) in read
+    assert str(missing.status_code) in read
+    assert str(searched.status_code) in found
