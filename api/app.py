@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Self
 
 import sqlalchemy
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +22,8 @@ from api.fhir.routes import FhirContext, fhir_mount
 from api.settings import Settings
 from persistence import database, schema
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={FhirError: _fhir_error, HTTPException: _http_error},
+        exception_handlers={
+            FhirError: _fhir_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
     )
     app.state.services = services
     return app
@@ -109,6 +116,14 @@ async def _openapi(_: Request) -> Response:
 async def _fhir_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, FhirError)
     return error.response()
+
+
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    """A defect: logged with its traceback; the client gets a 500 without internals."""
+    log.exception("request.failed", path=request.url.path, error=type(error).__name__)
+    if request.url.path.startswith("/fhir/"):
+        return FhirError(500, "the server failed to answer this request").response()
+    return PlainTextResponse("Internal Server Error", status_code=500)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

@@ -34,13 +34,26 @@ _CHUNK = 500
 
 
 class SqlRecordRepository:
-    """Loaded records of every kind: the current version in its table, every version in history."""
+    """Loaded records of every kind: the current version in its table, every version in history.
+
+    New rows are sent in bulk: `save` queues inserts, and every read (and the
+    unit of work's commit) sends what is queued first, so reads always see them.
+    """
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._queued: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+
+    def flush(self) -> None:
+        """Send the queued inserts, one executemany per table."""
+        queued, self._queued = self._queued, defaultdict(list)
+        for table, rows in queued.items():
+            if rows:
+                self._session.execute(insert(table), rows)
 
     def stored_meta(self, keys: Sequence[RecordKey]) -> dict[RecordKey, RecordMeta]:
         """One query per table and 500 keys."""
+        self.flush()
         by_table: dict[Table, list[RecordKey]] = defaultdict(list)
         for key in keys:
             for table in record_rows.tables_of_type(key[0]):
@@ -95,23 +108,25 @@ class SqlRecordRepository:
         key = record_key(record)
         updated = 0
         if not is_new:
+            self.flush()
             result = self._session.execute(
                 update(table).where(record_rows.key_condition(table, key)).values(row)
             )
             updated = cast(CursorResult[Any], result).rowcount
         if not updated:
-            self._session.execute(insert(table).values(row))
-        self._session.execute(
-            insert(tables.record_history).values(
-                resource_type=key[0],
-                id=key[1],
-                member_key=member_key_of(record),
-                document=document,
+            self._queued[table].append(row)
+        self._queued[tables.record_history].append(
+            {
+                "resource_type": key[0],
+                "id": key[1],
+                "member_key": member_key_of(record),
+                "document": document,
                 **version,
-            )
+            }
         )
 
     def get(self, key: RecordKey) -> Record | None:
+        self.flush()
         for table in record_rows.tables_of_type(key[0]):
             row = (
                 self._session.execute(select(table).where(record_rows.key_condition(table, key)))
@@ -124,6 +139,7 @@ class SqlRecordRepository:
         return None
 
     def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+        self.flush()
         history = tables.record_history
         row = (
             self._session.execute(
@@ -146,6 +162,7 @@ class SqlRecordRepository:
         return record if isinstance(record, Member) else None
 
     def member_key_by_number(self, member_number: str) -> str | None:
+        self.flush()
         members = tables.members
         return self._session.execute(
             select(members.c.member_key).where(
@@ -155,6 +172,7 @@ class SqlRecordRepository:
 
     def self_subscriber_id(self, member_key: str) -> str | None:
         """The most recently loaded one, when the member subscribes to several coverages."""
+        self.flush()
         coverages = tables.coverages
         return self._session.execute(
             select(coverages.c.subscriber_id)
@@ -208,6 +226,7 @@ class SqlRecordRepository:
         )
 
     def count_by_type(self, member_key: str) -> dict[str, int]:
+        self.flush()
         counts: dict[str, int] = {}
         for resource_type, table in record_rows.TABLE_OF_TYPE.items():
             count = self._session.execute(
@@ -225,6 +244,7 @@ class SqlRecordRepository:
         return counts
 
     def _check_number_is_free(self, member_number: str, member_key: str) -> None:
+        self.flush()
         owner = self.member_key_by_number(member_number)
         if owner is not None and owner != member_key:
             raise Conflict(f"member number {member_number!r} belongs to another member")

@@ -224,7 +224,10 @@ def _key_of(row: Any, table: Table, sort: SortKey | None) -> tuple[str, str]:
 def _parse_key(text: str, kind: type) -> Any:
     try:
         if kind is datetime:
-            return datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                raise InvalidPagePosition(text)
+            return moment
         if kind is date:
             return date.fromisoformat(text)
     except ValueError:

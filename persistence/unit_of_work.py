@@ -75,10 +75,13 @@ class SqlUnitOfWork:
             self._session = None
 
     def scoped(self, scope: AccessScope) -> SqlScopedRecordRepository:
+        self.records.flush()
         return SqlScopedRecordRepository(self._require_session(), scope)
 
     def commit(self) -> None:
-        self._require_session().commit()
+        session = self._require_session()
+        self.records.flush()
+        session.commit()
 
     def rollback(self) -> None:
         self._require_session().rollback()

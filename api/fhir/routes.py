@@ -413,12 +413,13 @@ def _key(request: Request) -> tuple[str, str]:
 
 
 def _facts(request: Request, action: str) -> RequestFacts:
+    """The audit facts of a request: the interaction, and its path and query without secrets."""
     query = "&".join(
         f"{k}={v}" for k, v in request.query_params.multi_items() if k not in _SECRET_PARAMETERS
     )
     return RequestFacts(
-        action=f"{action} {request.url.path}",
-        query=query or None,
+        action=action,
+        query=f"{request.url.path}?{query}" if query else request.url.path,
         client_address=request.client.host if request.client else None,
     )
 

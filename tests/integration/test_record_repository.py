@@ -189,3 +189,4 @@ def test_a_naive_last_updated_is_refused(unit_of_work: UnitOfWorkFactory) -> Non
     naive = datetime(2024, 5, 1, 12, 30)
     with unit_of_work() as uow, pytest.raises(StatementError, match="naive datetime"):
         uow.records.save(stored(a_claim(), last_updated=naive), is_new=True)
+        uow.commit()

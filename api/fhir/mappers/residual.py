@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 SET = "="
 DELETE = "-"
 FIELDS = "{}"
@@ -78,16 +80,10 @@ def apply(core: Any, patch: Patch | None) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
-    # bool is an int in Python; JSON keeps them apart.
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
+    """JSON equality: `true` is not `1`, `1.0` is not `1`, and member order does not count."""
+    return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        b, option=orjson.OPT_SORT_KEYS
+    )
 
 
 # `meta` members a source may send that belong to the content, not to PAI's versioning.
