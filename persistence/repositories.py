@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,19 +75,23 @@ class SqlRecordRepository:
             table.c.ingestion_run_id,
         )
         if table in record_rows.KIND_TABLES:
-            query = select(table.c.kind, table.c.id, *version).where(
-                tuple_(table.c.kind, table.c.id).in_(keys)
-            )
-        else:
-            resource_type = keys[0][0]
-            column = record_rows.id_column(table)
-            query = select(column, *version).where(column.in_([k[1] for k in keys]))
-        for row in self._session.execute(query):
-            if table in record_rows.KIND_TABLES:
-                kind, record_id, *rest = row
-            else:
-                kind, (record_id, *rest) = resource_type, row
-            yield kind, record_id, RecordMeta(*rest)
+            # One kind per statement: `kind = ? AND id IN (...)` walks the primary key on
+            # every database, where a row-value IN may scan the whole table.
+            by_kind: dict[str, list[str]] = defaultdict(list)
+            for kind, record_id in keys:
+                by_kind[kind].append(record_id)
+            for kind, ids in by_kind.items():
+                query = select(table.c.kind, table.c.id, *version).where(
+                    table.c.kind == kind, table.c.id.in_(ids)
+                )
+                for found_kind, found_id, *rest in self._session.execute(query):
+                    yield found_kind, found_id, RecordMeta(*rest)
+            return
+        resource_type = keys[0][0]
+        column = record_rows.id_column(table)
+        query = select(column, *version).where(column.in_([k[1] for k in keys]))
+        for record_id, *rest in self._session.execute(query):
+            yield resource_type, record_id, RecordMeta(*rest)
 
     def save(self, record: Record, *, is_new: bool) -> None:
         meta = record.meta
