@@ -104,6 +104,13 @@ def unpack_bundle(source: str, bundle: dict[str, Any]) -> Iterator[SourceItem]:
         position = f"entry[{index}]"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
+            yield SourceItem(
+                source,
+                position,
+                orjson.dumps(entry),
+                error="the entry holds no resource to load",
+                error_path=f"entry[{index}].resource",
+            )
             continue
         if targets:
             _rewrite_references(resource, targets)
