@@ -126,7 +126,7 @@ class MemberRecords:
             if version_id is None
             else self.repository.get_version(key, version_id)
         )
-        record = found if found is not None and self.may_see(found) else None
+        record = found if found is not None and self.may_see(found, Interaction.READ) else None
         self.audit(facts, Outcome.ALLOWED, key[0], 0 if record is None else 1)
         return record
 
@@ -155,7 +155,7 @@ class MemberRecords:
     def include(self, keys: Sequence[RecordKey], facts: RequestFacts) -> list[Record]:
         """Records referenced by search matches (`_include`), those the principal may read."""
         wanted = [k for k in keys if self.scope.allows(k[0], Interaction.READ)]
-        found = self.visible(self.repository.get_many(wanted))
+        found = self.visible(self.repository.get_many(wanted), Interaction.READ)
         if found:
             self.audit(facts, Outcome.ALLOWED, "(included)", len(found))
         return found
@@ -214,25 +214,31 @@ class MemberRecords:
         if not self.scope.allows(resource_type, Interaction.SEARCH):
             return []
         query = SearchQuery(resource_type, count=_REVINCLUDE_LIMIT)
-        page = self.repository.search(query, limit=_REVINCLUDE_LIMIT, accept=accept)
+        test = self._with_category_limit(resource_type, accept)
+        page = self.repository.search(query, limit=_REVINCLUDE_LIMIT, accept=test)
         return self.visible(page.records)
 
     def _with_category_limit(
         self, resource_type: str, accept: Callable[[Record], bool] | None
     ) -> Callable[[Record], bool] | None:
-        if not self.scope.access_to(resource_type).categories:
+        """`accept`, narrowed to the search category limit of the scope, if it has one."""
+        if not self.scope.access_to(resource_type).categories(Interaction.SEARCH):
             return accept
-        if accept is None:
-            return self.may_see
-        return lambda record: self.may_see(record) and accept(record)
 
-    def visible(self, records: Sequence[Record]) -> list[Record]:
+        def searchable(record: Record) -> bool:
+            return self.may_see(record, Interaction.SEARCH) and (accept is None or accept(record))
+
+        return searchable
+
+    def visible(
+        self, records: Sequence[Record], interaction: Interaction = Interaction.SEARCH
+    ) -> list[Record]:
         """The belt-and-braces filter every fetched record passes before it leaves."""
-        return [r for r in records if self.may_see(r)]
+        return [r for r in records if self.may_see(r, interaction)]
 
-    def may_see(self, record: Record) -> bool:
+    def may_see(self, record: Record, interaction: Interaction) -> bool:
         return self.scope.may_see(
-            resource_type_of(record), member_key_of(record), categories_of(record)
+            resource_type_of(record), member_key_of(record), categories_of(record), interaction
         )
 
     def audit(

@@ -62,7 +62,9 @@ def parse_scope(scope: str) -> ResourceScope | None:
             raise ScopeError(f"{scope!r}: only a category limit is supported in a scope query")
         categories = frozenset(value.rsplit("|", 1)[-1] for _, value in pairs)
     return ResourceScope(
-        match["context"], match["type"], TypeAccess(read=read, search=search, categories=categories)
+        match["context"],
+        match["type"],
+        TypeAccess.of(read=read, search=search, categories=categories),
     )
 
 

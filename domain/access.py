@@ -22,28 +22,54 @@ class Interaction(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TypeAccess:
-    """What a scope allows on one resource type.
+    """What a scope allows on one resource type, interaction by interaction.
 
-    `categories` (from a SMART v2 scope such as `patient/Observation.rs?category=laboratory`)
-    limits the records to those carrying one of these category codes; empty means all.
+    A category limit (from a SMART v2 scope such as
+    `patient/Observation.rs?category=laboratory`) applies to the interactions
+    of the scope that carries it: `read_categories` limits reads and
+    `search_categories` searches; empty means no limit. A grant with no limit
+    for an interaction lifts the limit of that interaction only.
     """
 
     read: bool = False
     search: bool = False
-    categories: frozenset[str] = frozenset()
+    read_categories: frozenset[str] = frozenset()
+    search_categories: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, *, read: bool, search: bool, categories: frozenset[str] = frozenset()
+    ) -> TypeAccess:
+        """One scope's grant: its category limit holds for each interaction it grants."""
+        return cls(
+            read,
+            search,
+            categories if read else frozenset(),
+            categories if search else frozenset(),
+        )
 
     def allows(self, interaction: Interaction) -> bool:
         return self.read if interaction is Interaction.READ else self.search
 
+    def categories(self, interaction: Interaction) -> frozenset[str]:
+        """The category limit of `interaction`; empty when it is unlimited (or not granted)."""
+        return self.read_categories if interaction is Interaction.READ else self.search_categories
+
     def union(self, other: TypeAccess) -> TypeAccess:
-        # A category-limited grant widened by an unlimited one is unlimited.
-        categories = (
-            frozenset()
-            if ((self.read or self.search) and not self.categories)
-            or ((other.read or other.search) and not other.categories)
-            else self.categories | other.categories
+        return TypeAccess(
+            self.read or other.read,
+            self.search or other.search,
+            _widest(self.read, self.read_categories, other.read, other.read_categories),
+            _widest(self.search, self.search_categories, other.search, other.search_categories),
         )
-        return TypeAccess(self.read or other.read, self.search or other.search, categories)
+
+
+def _widest(
+    granted: bool, limit: frozenset[str], other_granted: bool, other_limit: frozenset[str]
+) -> frozenset[str]:
+    if (granted and not limit) or (other_granted and not other_limit):
+        return frozenset()
+    return (limit if granted else frozenset()) | (other_limit if other_granted else frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +96,19 @@ class AccessScope:
         return self.access_to(resource_type).allows(interaction)
 
     def may_see(
-        self, resource_type: str, member_key: str | None, categories: frozenset[str] = frozenset()
+        self,
+        resource_type: str,
+        member_key: str | None,
+        categories: frozenset[str] = frozenset(),
+        interaction: Interaction = Interaction.READ,
     ) -> bool:
-        """The belt-and-braces check of one fetched record (by read or search alike)."""
+        """The belt-and-braces check of one record fetched by `interaction`."""
         access = self.access_to(resource_type)
-        if not (access.read or access.search):
+        if not access.allows(interaction):
             return False
         if resource_type in REFERENCE_KINDS:
             return member_key is None
         if member_key is None or member_key != self.member_key:
             return False
-        return not access.categories or bool(access.categories & categories)
+        limit = access.categories(interaction)
+        return not limit or bool(limit & categories)

@@ -358,8 +358,8 @@ class FakeScopedRecordRepository:
 
     def _visible(self, record: Record, interaction: Interaction) -> bool:
         resource_type = resource_type_of(record)
-        return self.scope.allows(resource_type, interaction) and self.scope.may_see(
-            resource_type, member_key_of(record), categories_of(record)
+        return self.scope.may_see(
+            resource_type, member_key_of(record), categories_of(record), interaction
         )
 
 

@@ -187,6 +187,7 @@ def test_saving_a_record_without_meta_is_refused(unit_of_work: UnitOfWorkFactory
 
 def test_a_naive_last_updated_is_refused(unit_of_work: UnitOfWorkFactory) -> None:
     naive = datetime(2024, 5, 1, 12, 30)
-    with unit_of_work() as uow, pytest.raises(StatementError, match="naive datetime"):
+    with unit_of_work() as uow:
         uow.records.save(stored(a_claim(), last_updated=naive), is_new=True)
-        uow.commit()
+        with pytest.raises(StatementError, match="naive datetime"):
+            uow.commit()

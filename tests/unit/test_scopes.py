@@ -72,11 +72,24 @@ def test_a_category_limit_is_kept_and_an_unlimited_scope_lifts_it() -> None:
     limited = patient_access(["patient/Observation.rs?category=http://x|laboratory"], TYPES)[
         "Observation"
     ]
-    assert limited.categories == {"laboratory"}
+    assert limited.categories(Interaction.READ) == {"laboratory"}
+    assert limited.categories(Interaction.SEARCH) == {"laboratory"}
     widened = patient_access(
         ["patient/Observation.rs?category=http://x|laboratory", "patient/Observation.rs"], TYPES
     )["Observation"]
-    assert widened.categories == frozenset()
+    assert widened.categories(Interaction.SEARCH) == frozenset()
+
+
+def test_an_unlimited_grant_lifts_the_limit_only_of_the_interaction_it_grants() -> None:
+    access = patient_access(
+        ["patient/Observation.rs?category=http://x|laboratory", "patient/Observation.r"], TYPES
+    )["Observation"]
+    assert access.categories(Interaction.READ) == frozenset()
+    assert access.categories(Interaction.SEARCH) == {"laboratory"}
+    scope = AccessScope(member_key="m1", types={"Observation": access})
+    vitals = frozenset({"vital-signs"})
+    assert scope.may_see("Observation", "m1", vitals, Interaction.READ)
+    assert not scope.may_see("Observation", "m1", vitals, Interaction.SEARCH)
 
 
 def test_an_access_scope_without_a_member_sees_no_member_data() -> None:
@@ -96,7 +109,11 @@ def test_reference_data_is_visible_only_when_the_scope_says_so() -> None:
 def test_a_category_limited_scope_sees_only_records_of_those_categories() -> None:
     scope = AccessScope(
         member_key="m1",
-        types={"Observation": TypeAccess(True, True, frozenset({"laboratory"}))},
+        types={
+            "Observation": TypeAccess.of(
+                read=True, search=True, categories=frozenset({"laboratory"})
+            )
+        },
     )
     assert scope.may_see("Observation", "m1", frozenset({"laboratory"}))
     assert not scope.may_see("Observation", "m1", frozenset({"vital-signs"}))
