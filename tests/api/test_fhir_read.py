@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import bootstrap, create_app
 from api.fhir import resources
+from api.ingest.pipeline import ingest
+from api.settings import Settings
 from domain.apps import AppStatus
+from persistence import schema
 from tests.api.conftest import APP_ONE, APP_TWO, MEMBER_A, MEMBER_B, Plan
+from tests.builders import an_app
 
 BASE = "/fhir/r4"
 
@@ -187,3 +195,29 @@ def test_an_unknown_endpoint_under_the_fhir_base_answers_with_an_operation_outco
     response = plan.client.get(f"{BASE}/Patient/{MEMBER_A}/not/a/route")
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_read_whose_audit_event_cannot_be_written_fails_and_shows_nothing(
+    tmp_path: Path, shared_fixtures: Path
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'pai.sqlite'}")
+    with bootstrap(settings) as services:
+        schema.upgrade(services.engine)
+        patient = shared_fixtures / "carin-bb" / "stu1" / "Patient_ExamplePatient1.json"
+        ingest([patient], services.unit_of_work, reject_dir=tmp_path / "rejects")
+        with services.unit_of_work() as uow:
+            uow.apps.add(an_app(APP_ONE))
+            uow.commit()
+        with services.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON access_events "
+                "BEGIN SELECT RAISE(ABORT, 'the audit trail is unavailable'); END"
+            )
+        app = create_app(settings, services)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            token = Plan(services, client).token(APP_ONE, MEMBER_A)
+            response = client.get(f"{BASE}/Patient/{MEMBER_A}", headers=bearer(token))
+
+    assert response.status_code >= 500
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert MEMBER_A not in response.text
