@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/pai.sqlite"
@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     mode: Mode = Field(default=Mode.PRODUCTION, description="`production` or `demo`.")
     smtp_url: str | None = Field(
         default=None, description="smtp://user:password@host:port for outgoing email."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description=(
+            "Server secret of at least 32 characters, the same on every process, that keys the "
+            "hashes of emailed sign-in codes (a plain hash of a 6-digit code is reversed in a "
+            "second). Unset: generated once and stored in the database, which then protects "
+            "less; set it in production and keep it out of the database and its backups."
+        ),
     )
     plan_name: str = Field(default="Cascade Community Health Plan", description="Shown to members.")
     host: str = Field(default="127.0.0.1", description="Address `pai serve` listens on.")

@@ -11,11 +11,14 @@ from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent
 from domain.members import Account, Member, MemberNumberSource, Representation
+from domain.oauth import AuthorizationCode, CodeTake, SigningKey
+from domain.outbox import OutgoingEmail
 from domain.records import Record, RecordKey
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
+from domain.signin import CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
-from domain.values import RecordMeta
+from domain.values import JsonObject, RecordMeta
 
 
 class RecordRepository(Protocol):
@@ -215,6 +218,192 @@ class RefreshTokenRepository(Protocol):
     def revoke_for_client(self, client_id: str, at: datetime) -> int: ...
 
 
+class EmailCodeRepository(Protocol):
+    """Emailed sign-in codes by id; each subject (`SignInSubject.key`) has at most one open code.
+
+    The changes are conditional single statements, so of two processes racing
+    on one code, exactly one uses it and every wrong guess is counted.
+    """
+
+    def add(self, code: EmailCode) -> None: ...
+
+    def get(self, code_id: str) -> EmailCode | None: ...
+
+    def open_for(self, subject: str) -> EmailCode | None:
+        """The subject's newest code neither used nor cancelled (it may have expired)."""
+        ...
+
+    def cancel_open(self, subject: str, at: datetime) -> int:
+        """Cancel the subject's codes neither used nor cancelled; how many this call cancelled."""
+        ...
+
+    def count_wrong_guess(self, code_id: str, at: datetime) -> int:
+        """Add a wrong guess to a code neither used nor cancelled; the number it now has.
+
+        The `MAX_WRONG_GUESSES`-th cancels the code at `at`. 0 when the code
+        is unknown, used or cancelled (nothing is counted).
+        """
+        ...
+
+    def mark_used(self, code_id: str, at: datetime) -> bool:
+        """Use the code at `at`: True only for its first use while open (unexpired at `at`)."""
+        ...
+
+
+class SignInFailureRepository(Protocol):
+    """Failed code checks per subject key, and the locks of subjects that have no account.
+
+    (A locked account keeps its lock in `Account.locked_until`.)
+    """
+
+    def record(self, failure: SignInFailure) -> None: ...
+
+    def count_since(self, subject: str, since: datetime) -> int:
+        """Failures of the subject at or after `since`, counted by the database."""
+        ...
+
+    def clear(self, subject: str) -> int:
+        """Forget the subject's failures (after a success); how many there were."""
+        ...
+
+    def prune(self, before: datetime) -> int:
+        """Forget every failure older than `before`; how many."""
+        ...
+
+    def lock(self, subject: str, until: datetime) -> None:
+        """Lock the subject until `until`, replacing any lock it had."""
+        ...
+
+    def locked_until(self, subject: str) -> datetime | None:
+        """The end of the subject's lock, past or future; None when it never had one."""
+        ...
+
+    def unlock(self, subject: str) -> bool:
+        """Remove the subject's lock; True when it had one."""
+        ...
+
+
+class CodeRequestRepository(Protocol):
+    """Requests for codes, counted per address and per client address to throttle sending."""
+
+    def record(self, request: CodeRequest) -> None: ...
+
+    def tally_for_email(self, email_norm: str, since: datetime) -> Tally:
+        """Requests for the address after `since` (exclusive: a window ending now)."""
+        ...
+
+    def tally_for_client(self, client_address: str, since: datetime) -> Tally:
+        """Requests from the client address after `since`."""
+        ...
+
+    def prune(self, before: datetime) -> int:
+        """Forget every request older than `before`; how many."""
+        ...
+
+
+class AuthorizationCodeRepository(Protocol):
+    """OAuth authorization codes by the SHA-256 of their string."""
+
+    def add(self, code: AuthorizationCode) -> None:
+        """Store a new code; its hash must be new, its app, account and grant stored."""
+        ...
+
+    def get(self, code_hash: str) -> AuthorizationCode | None: ...
+
+    def take(self, code_hash: str, at: datetime) -> CodeTake:
+        """Spend the code at `at`, in one statement: `TAKEN` (with the code) for its first use.
+
+        Otherwise nothing changes and the outcome says why: `REUSED` (the code
+        as stored, so the caller can revoke what its first exchange issued),
+        `EXPIRED` or `UNKNOWN`. Of two requests racing with one code exactly
+        one takes it; the other sees reuse.
+        """
+        ...
+
+
+class SigningKeyRepository(Protocol):
+    """The server's token signing keys; retired keys stay stored but are no longer published."""
+
+    def add(self, key: SigningKey) -> None:
+        """Raises `Conflict` when the kid is taken."""
+        ...
+
+    def get(self, kid: str) -> SigningKey | None: ...
+
+    def active(self) -> SigningKey | None:
+        """The key to sign with: the newest one not retired (by creation, then kid)."""
+        ...
+
+    def all_public(self) -> list[JsonObject]:
+        """The public JWKs of every key not retired, newest first: the JWKS."""
+        ...
+
+    def retire(self, kid: str, at: datetime) -> bool:
+        """Stop publishing the key; True when this call retired it."""
+        ...
+
+
+class ClientAssertionRepository(Protocol):
+    """The `jti`s of accepted `private_key_jwt` assertions, per client, until they expire."""
+
+    def remember(self, jti: str, client_id: str, expires_at: datetime) -> bool:
+        """Note the assertion as used: False when the client used that `jti` before.
+
+        Decided by a unique key, so of two requests racing with one assertion
+        exactly one is accepted.
+        """
+        ...
+
+    def forget_expired(self, at: datetime) -> int:
+        """Drop the assertions expired at `at` (their `exp` refuses them anyway); how many."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Email waiting to be sent and sent email (see `domain.outbox`)."""
+
+    def add(self, email: OutgoingEmail) -> None: ...
+
+    def get(self, email_id: str) -> OutgoingEmail | None: ...
+
+    def pending(self, limit: int) -> list[OutgoingEmail]:
+        """Unsent messages not given up, oldest first (whether claimed or not)."""
+        ...
+
+    def claim(self, limit: int, at: datetime, until: datetime) -> list[OutgoingEmail]:
+        """Up to `limit` messages due at `at`, oldest first, now claimed until `until`.
+
+        Concurrent workers claim different messages (on PostgreSQL rows being
+        claimed elsewhere are skipped; SQLite runs one writer at a time).
+        """
+        ...
+
+    def mark_sent(self, email_id: str, at: datetime) -> bool:
+        """Record delivery and drop the body; False when unknown or sent already."""
+        ...
+
+    def mark_failed(self, email_id: str, error: str, retry_at: datetime) -> bool:
+        """Count a failed try and wait until `retry_at`; the last allowed failure drops the body."""
+        ...
+
+    def latest(self, limit: int) -> list[OutgoingEmail]:
+        """Newest first, sent or not."""
+        ...
+
+
+class ServerSecretRepository(Protocol):
+    """Named server secrets, generated once and shared by every process (the embedded default)."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def add_if_absent(self, name: str, value: str, at: datetime) -> str:
+        """Store `value` under `name` unless one is stored; the stored value either way.
+
+        Of two processes racing to create the secret, both end with the one stored first.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -248,6 +437,30 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def email_codes(self) -> EmailCodeRepository: ...
+
+    @property
+    def signin_failures(self) -> SignInFailureRepository: ...
+
+    @property
+    def code_requests(self) -> CodeRequestRepository: ...
+
+    @property
+    def authorization_codes(self) -> AuthorizationCodeRepository: ...
+
+    @property
+    def signing_keys(self) -> SigningKeyRepository: ...
+
+    @property
+    def client_assertions(self) -> ClientAssertionRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def server_secrets(self) -> ServerSecretRepository: ...
 
     def scoped(self, scope: AccessScope) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,10 +21,13 @@ from domain.audit import AccessEvent
 from domain.errors import Conflict, NotFound
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
+from domain.oauth import AuthorizationCode, CodeTake, Redemption, SigningKey
+from domain.outbox import MAX_DELIVERY_ATTEMPTS, OutgoingEmail
 from domain.records import Record, RecordKey, member_key_of, record_key
 from domain.runs import IngestionRun
+from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
-from domain.values import RecordMeta
+from domain.values import JsonObject, RecordMeta
 from persistence import codec, record_rows, tables
 
 T = TypeVar("T")
@@ -489,6 +492,348 @@ class SqlRefreshTokenRepository:
         return _revoke(self._session, tokens, tokens.c.client_id == client_id, at)
 
 
+class SqlEmailCodeRepository:
+    """Codes by id, found per subject; every change is one conditional UPDATE."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, code: EmailCode) -> None:
+        row = codec.to_row(code) | {"subject": code.subject.key}
+        self._session.execute(insert(tables.email_codes).values(row))
+
+    def get(self, code_id: str) -> EmailCode | None:
+        codes = tables.email_codes
+        return _one(self._session, EmailCode, select(codes).where(codes.c.id == code_id))
+
+    def open_for(self, subject: str) -> EmailCode | None:
+        codes = tables.email_codes
+        query = (
+            select(codes)
+            .where(codes.c.subject == subject, *_open_code(codes))
+            .order_by(codes.c.created_at.desc(), codes.c.id.desc())
+            .limit(1)
+        )
+        return _one(self._session, EmailCode, query)
+
+    def cancel_open(self, subject: str, at: datetime) -> int:
+        codes = tables.email_codes
+        result = self._session.execute(
+            update(codes)
+            .where(codes.c.subject == subject, *_open_code(codes))
+            .values(cancelled_at=at)
+        )
+        return cast(CursorResult[Any], result).rowcount
+
+    def count_wrong_guess(self, code_id: str, at: datetime) -> int:
+        codes = tables.email_codes
+        attempts = self._session.execute(
+            update(codes)
+            .where(codes.c.id == code_id, *_open_code(codes))
+            .values(attempts=codes.c.attempts + 1)
+            .returning(codes.c.attempts)
+        ).scalar_one_or_none()
+        if attempts is None:
+            return 0
+        if attempts >= MAX_WRONG_GUESSES:
+            self._session.execute(
+                update(codes).where(codes.c.id == code_id).values(cancelled_at=at)
+            )
+        return int(attempts)
+
+    def mark_used(self, code_id: str, at: datetime) -> bool:
+        codes = tables.email_codes
+        result = self._session.execute(
+            update(codes)
+            .where(codes.c.id == code_id, *_open_code(codes), codes.c.expires_at > at)
+            .values(used_at=at)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def _open_code(codes: Table) -> tuple[Any, ...]:
+    return codes.c.used_at.is_(None), codes.c.cancelled_at.is_(None)
+
+
+class SqlSignInFailureRepository:
+    """One row per failure, counted by the database, so every process shares the count."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(self, failure: SignInFailure) -> None:
+        self._session.execute(insert(tables.signin_failures).values(codec.to_row(failure)))
+
+    def count_since(self, subject: str, since: datetime) -> int:
+        failures = tables.signin_failures
+        query = select(func.count()).where(failures.c.subject == subject, failures.c.at >= since)
+        return int(self._session.execute(query).scalar_one())
+
+    def clear(self, subject: str) -> int:
+        failures = tables.signin_failures
+        return _delete(self._session, failures, failures.c.subject == subject)
+
+    def prune(self, before: datetime) -> int:
+        failures = tables.signin_failures
+        return _delete(self._session, failures, failures.c.at < before)
+
+    def lock(self, subject: str, until: datetime) -> None:
+        locks = tables.signin_locks
+        moved = self._session.execute(
+            update(locks).where(locks.c.subject == subject).values(locked_until=until)
+        )
+        if cast(CursorResult[Any], moved).rowcount:
+            return
+        try:
+            with self._session.begin_nested():
+                self._session.execute(insert(locks).values(subject=subject, locked_until=until))
+        except IntegrityError:
+            # Another process locked it between the two statements: this lock replaces that one.
+            self._session.execute(
+                update(locks).where(locks.c.subject == subject).values(locked_until=until)
+            )
+
+    def locked_until(self, subject: str) -> datetime | None:
+        locks = tables.signin_locks
+        query = select(locks.c.locked_until).where(locks.c.subject == subject)
+        found: datetime | None = self._session.execute(query).scalar_one_or_none()
+        return found
+
+    def unlock(self, subject: str) -> bool:
+        locks = tables.signin_locks
+        return bool(_delete(self._session, locks, locks.c.subject == subject))
+
+
+class SqlCodeRequestRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(self, request: CodeRequest) -> None:
+        self._session.execute(insert(tables.code_requests).values(codec.to_row(request)))
+
+    def tally_for_email(self, email_norm: str, since: datetime) -> Tally:
+        requests = tables.code_requests
+        return self._tally(requests.c.email_norm == email_norm, since)
+
+    def tally_for_client(self, client_address: str, since: datetime) -> Tally:
+        requests = tables.code_requests
+        return self._tally(requests.c.client_address == client_address, since)
+
+    def prune(self, before: datetime) -> int:
+        requests = tables.code_requests
+        return _delete(self._session, requests, requests.c.at < before)
+
+    def _tally(self, condition: Any, since: datetime) -> Tally:
+        requests = tables.code_requests
+        # min() takes its argument's type, so the instant is read back like the column.
+        count, oldest = self._session.execute(
+            select(func.count(), func.min(requests.c.at)).where(condition, requests.c.at > since)
+        ).one()
+        return Tally(int(count), oldest)
+
+
+class SqlAuthorizationCodeRepository:
+    """Codes by hash; `take` is one conditional UPDATE, safe under races."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, code: AuthorizationCode) -> None:
+        self._session.execute(insert(tables.authorization_codes).values(codec.to_row(code)))
+
+    def get(self, code_hash: str) -> AuthorizationCode | None:
+        codes = tables.authorization_codes
+        query = select(codes).where(codes.c.code_hash == code_hash)
+        return _one(self._session, AuthorizationCode, query)
+
+    def take(self, code_hash: str, at: datetime) -> CodeTake:
+        codes = tables.authorization_codes
+        row = (
+            self._session.execute(
+                update(codes)
+                .where(
+                    codes.c.code_hash == code_hash,
+                    codes.c.used_at.is_(None),
+                    codes.c.expires_at > at,
+                )
+                .values(used_at=at)
+                .returning(*codes.c)
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            return CodeTake(Redemption.TAKEN, codec.from_row(AuthorizationCode, row))
+        stored = self.get(code_hash)
+        if stored is None:
+            return CodeTake(Redemption.UNKNOWN)
+        if stored.used_at is not None:
+            return CodeTake(Redemption.REUSED, stored)
+        return CodeTake(Redemption.EXPIRED, stored)
+
+
+class SqlSigningKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, key: SigningKey) -> None:
+        _insert_or_conflict(
+            self._session, tables.signing_keys, codec.to_row(key), f"kid {key.kid!r} is taken"
+        )
+
+    def get(self, kid: str) -> SigningKey | None:
+        keys = tables.signing_keys
+        return _one(self._session, SigningKey, select(keys).where(keys.c.kid == kid))
+
+    def active(self) -> SigningKey | None:
+        return _one(self._session, SigningKey, self._published().limit(1))
+
+    def all_public(self) -> list[JsonObject]:
+        return [dict(key.public_jwk) for key in _all(self._session, SigningKey, self._published())]
+
+    def retire(self, kid: str, at: datetime) -> bool:
+        keys = tables.signing_keys
+        result = self._session.execute(
+            update(keys).where(keys.c.kid == kid, keys.c.retired_at.is_(None)).values(retired_at=at)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+    @staticmethod
+    def _published() -> Any:
+        keys = tables.signing_keys
+        return (
+            select(keys)
+            .where(keys.c.retired_at.is_(None))
+            .order_by(keys.c.created_at.desc(), keys.c.kid.desc())
+        )
+
+
+class SqlClientAssertionRepository:
+    """The primary key (client, jti) decides replays, also between racing processes."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def remember(self, jti: str, client_id: str, expires_at: datetime) -> bool:
+        row = {"jti": jti, "client_id": client_id, "expires_at": expires_at}
+        try:
+            _insert_or_conflict(self._session, tables.client_assertions, row, "replayed")
+        except Conflict:
+            return False
+        return True
+
+    def forget_expired(self, at: datetime) -> int:
+        assertions = tables.client_assertions
+        return _delete(self._session, assertions, assertions.c.expires_at <= at)
+
+
+class SqlOutboxRepository:
+    """Messages by id; a claim skips rows another worker has locked (PostgreSQL)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, email: OutgoingEmail) -> None:
+        self._session.execute(insert(tables.outbox).values(codec.to_row(email)))
+
+    def get(self, email_id: str) -> OutgoingEmail | None:
+        outbox = tables.outbox
+        return _one(self._session, OutgoingEmail, select(outbox).where(outbox.c.id == email_id))
+
+    def pending(self, limit: int) -> list[OutgoingEmail]:
+        outbox = tables.outbox
+        query = (
+            select(outbox)
+            .where(*_unsent(outbox))
+            .order_by(outbox.c.created_at, outbox.c.id)
+            .limit(limit)
+        )
+        return _all(self._session, OutgoingEmail, query)
+
+    def claim(self, limit: int, at: datetime, until: datetime) -> list[OutgoingEmail]:
+        outbox = tables.outbox
+        due = (
+            *_unsent(outbox),
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= at),
+        )
+        ids = list(
+            self._session.execute(
+                select(outbox.c.id)
+                .where(*due)
+                .order_by(outbox.c.created_at, outbox.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        if not ids:
+            return []
+        self._session.execute(
+            update(outbox).where(outbox.c.id.in_(ids), *due).values(claimed_until=until)
+        )
+        query = (
+            select(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.claimed_until == until)
+            .order_by(outbox.c.created_at, outbox.c.id)
+        )
+        return _all(self._session, OutgoingEmail, query)
+
+    def mark_sent(self, email_id: str, at: datetime) -> bool:
+        outbox = tables.outbox
+        result = self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == email_id, outbox.c.sent_at.is_(None))
+            .values(sent_at=at, text="", html="", claimed_until=None)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+    def mark_failed(self, email_id: str, error: str, retry_at: datetime) -> bool:
+        outbox = tables.outbox
+        attempts = self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == email_id, outbox.c.sent_at.is_(None))
+            .values(attempts=outbox.c.attempts + 1, last_error=error, claimed_until=retry_at)
+            .returning(outbox.c.attempts)
+        ).scalar_one_or_none()
+        if attempts is None:
+            return False
+        if attempts >= MAX_DELIVERY_ATTEMPTS:
+            self._session.execute(
+                update(outbox).where(outbox.c.id == email_id).values(text="", html="")
+            )
+        return True
+
+    def latest(self, limit: int) -> list[OutgoingEmail]:
+        outbox = tables.outbox
+        query = select(outbox).order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(limit)
+        return _all(self._session, OutgoingEmail, query)
+
+
+def _unsent(outbox: Table) -> tuple[Any, ...]:
+    return outbox.c.sent_at.is_(None), outbox.c.attempts < MAX_DELIVERY_ATTEMPTS
+
+
+class SqlServerSecretRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, name: str) -> str | None:
+        secrets = tables.server_secrets
+        query = select(secrets.c.value).where(secrets.c.name == name)
+        found: str | None = self._session.execute(query).scalar_one_or_none()
+        return found
+
+    def add_if_absent(self, name: str, value: str, at: datetime) -> str:
+        row = {"name": name, "value": value, "created_at": at}
+        try:
+            _insert_or_conflict(self._session, tables.server_secrets, row, "stored already")
+        except Conflict:
+            stored = self.get(name)
+            if stored is None:
+                raise
+            return stored
+        return value
+
+
 def _meta(row: Any) -> RecordMeta:
     return RecordMeta(
         version_id=row["version_id"],
@@ -532,4 +877,9 @@ def _revoke(session: Session, table: Table, condition: Any, at: datetime) -> int
     result = session.execute(
         update(table).where(condition, table.c.revoked_at.is_(None)).values(revoked_at=at)
     )
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _delete(session: Session, table: Table, condition: Any) -> int:
+    result = session.execute(delete(table).where(condition))
     return cast(CursorResult[Any], result).rowcount

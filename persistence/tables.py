@@ -321,3 +321,123 @@ refresh_tokens = Table(
     Index(None, "grant_id"),
     Index(None, "client_id"),
 )
+
+# Sign-in codes are stored by a keyed hash (HMAC-SHA256 with the server secret), never the code.
+email_codes = Table(
+    "email_codes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # `SignInSubject.key`: whom failures count against; one open code per subject.
+    Column("subject", String(400), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("email_norm", String(320), nullable=False),
+    Column("account_id", String(64), ForeignKey("accounts.id")),
+    Column("member_key", String(64)),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("used_at", UtcDateTime),
+    Column("cancelled_at", UtcDateTime),
+    Index(None, "subject", "created_at"),
+    Index(None, "member_key"),
+)
+
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(400), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "subject", "at"),
+    Index(None, "at"),
+)
+
+# Locks of subjects without an account (a member record, an unknown address).
+signin_locks = Table(
+    "signin_locks",
+    metadata,
+    Column("subject", String(400), primary_key=True),
+    Column("locked_until", UtcDateTime, nullable=False),
+)
+
+code_requests = Table(
+    "code_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_norm", String(320), nullable=False),
+    Column("client_address", String(64)),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "email_norm", "at"),
+    Index(None, "client_address", "at"),
+    Index(None, "at"),
+)
+
+# Authorization codes are stored by the SHA-256 hex digest of their string, like tokens.
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(128), ForeignKey("apps.client_id"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scopes", Json(), nullable=False),
+    Column("member_key", String(64), nullable=False),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("grant_id", String(64), ForeignKey("consent_grants.id")),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(16), nullable=False),
+    Column("nonce", Text),
+    Column("aud", Text, nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index(None, "grant_id"),
+    Index(None, "member_key"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_jwk", Json(), nullable=False),
+    Column("public_jwk", Json(), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("retired_at", UtcDateTime),
+)
+
+# The `jti`s of accepted private_key_jwt assertions; the primary key refuses a replay.
+client_assertions = Table(
+    "client_assertions",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("to", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("claimed_until", UtcDateTime),
+    Index(None, "sent_at", "created_at"),
+    Index(None, "created_at"),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

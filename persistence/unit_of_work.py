@@ -14,11 +14,19 @@ from persistence.repositories import (
     SqlAccessTokenRepository,
     SqlAccountRepository,
     SqlAppRepository,
+    SqlAuthorizationCodeRepository,
+    SqlClientAssertionRepository,
+    SqlCodeRequestRepository,
     SqlConsentGrantRepository,
+    SqlEmailCodeRepository,
     SqlIngestionRunRepository,
+    SqlOutboxRepository,
     SqlRecordRepository,
     SqlRefreshTokenRepository,
     SqlRepresentationRepository,
+    SqlServerSecretRepository,
+    SqlSignInFailureRepository,
+    SqlSigningKeyRepository,
 )
 from persistence.scoped import SqlScopedRecordRepository
 
@@ -43,6 +51,14 @@ class SqlUnitOfWork:
     access_events: SqlAccessEventRepository
     access_tokens: SqlAccessTokenRepository
     refresh_tokens: SqlRefreshTokenRepository
+    email_codes: SqlEmailCodeRepository
+    signin_failures: SqlSignInFailureRepository
+    code_requests: SqlCodeRequestRepository
+    authorization_codes: SqlAuthorizationCodeRepository
+    signing_keys: SqlSigningKeyRepository
+    client_assertions: SqlClientAssertionRepository
+    outbox: SqlOutboxRepository
+    server_secrets: SqlServerSecretRepository
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -59,6 +75,14 @@ class SqlUnitOfWork:
         self.access_events = SqlAccessEventRepository(session)
         self.access_tokens = SqlAccessTokenRepository(session)
         self.refresh_tokens = SqlRefreshTokenRepository(session)
+        self.email_codes = SqlEmailCodeRepository(session)
+        self.signin_failures = SqlSignInFailureRepository(session)
+        self.code_requests = SqlCodeRequestRepository(session)
+        self.authorization_codes = SqlAuthorizationCodeRepository(session)
+        self.signing_keys = SqlSigningKeyRepository(session)
+        self.client_assertions = SqlClientAssertionRepository(session)
+        self.outbox = SqlOutboxRepository(session)
+        self.server_secrets = SqlServerSecretRepository(session)
         return self
 
     def __exit__(

@@ -3,7 +3,8 @@
 They implement the Protocols structurally (no inheritance) and keep the
 contracts the SQL repositories keep: versions in history, member numbers
 unique under normalization, one account per email, append-only events,
-tokens revoked once and refresh tokens used once.
+tokens revoked once, refresh tokens, sign-in codes and authorization codes used once,
+assertion ids remembered once, and mail claimed by one worker at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from domain.coverage import Coverage
 from domain.errors import Conflict, NotFound
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
+from domain.oauth import AuthorizationCode, ClientAssertionUse, CodeTake, Redemption, SigningKey
+from domain.outbox import MAX_DELIVERY_ATTEMPTS, OutgoingEmail
 from domain.records import (
     Record,
     RecordKey,
@@ -34,8 +37,9 @@ from domain.records import (
 )
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
+from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
-from domain.values import RecordMeta
+from domain.values import JsonObject, RecordMeta
 
 
 class FakeRecordRepository:
@@ -302,6 +306,239 @@ def _revoke(rows: dict[str, Any], matches: Callable[[Any], bool], at: datetime) 
     return len(chosen)
 
 
+class FakeEmailCodeRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, EmailCode] = {}
+
+    def add(self, code: EmailCode) -> None:
+        if code.id in self.rows:
+            raise Conflict("the code is stored already")
+        self.rows[code.id] = code
+
+    def get(self, code_id: str) -> EmailCode | None:
+        return self.rows.get(code_id)
+
+    def open_for(self, subject: str) -> EmailCode | None:
+        found = [c for c in self.rows.values() if c.subject.key == subject and _is_open(c)]
+        return max(found, key=lambda c: (c.created_at, c.id), default=None)
+
+    def cancel_open(self, subject: str, at: datetime) -> int:
+        chosen = [c for c in self.rows.values() if c.subject.key == subject and _is_open(c)]
+        for code in chosen:
+            self.rows[code.id] = replace(code, cancelled_at=at)
+        return len(chosen)
+
+    def count_wrong_guess(self, code_id: str, at: datetime) -> int:
+        code = self.rows.get(code_id)
+        if code is None or not _is_open(code):
+            return 0
+        attempts = code.attempts + 1
+        cancelled_at = at if attempts >= MAX_WRONG_GUESSES else None
+        self.rows[code_id] = replace(code, attempts=attempts, cancelled_at=cancelled_at)
+        return attempts
+
+    def mark_used(self, code_id: str, at: datetime) -> bool:
+        code = self.rows.get(code_id)
+        if code is None or not code.is_open(at):
+            return False
+        self.rows[code_id] = replace(code, used_at=at)
+        return True
+
+
+def _is_open(code: EmailCode) -> bool:
+    return code.used_at is None and code.cancelled_at is None
+
+
+class FakeSignInFailureRepository:
+    def __init__(self) -> None:
+        self.rows: list[SignInFailure] = []
+        self.locks: dict[str, datetime] = {}
+
+    def record(self, failure: SignInFailure) -> None:
+        self.rows.append(failure)
+
+    def count_since(self, subject: str, since: datetime) -> int:
+        return sum(1 for f in self.rows if f.subject == subject and f.at >= since)
+
+    def clear(self, subject: str) -> int:
+        kept = [f for f in self.rows if f.subject != subject]
+        cleared, self.rows = len(self.rows) - len(kept), kept
+        return cleared
+
+    def prune(self, before: datetime) -> int:
+        kept = [f for f in self.rows if f.at >= before]
+        pruned, self.rows = len(self.rows) - len(kept), kept
+        return pruned
+
+    def lock(self, subject: str, until: datetime) -> None:
+        self.locks[subject] = until
+
+    def locked_until(self, subject: str) -> datetime | None:
+        return self.locks.get(subject)
+
+    def unlock(self, subject: str) -> bool:
+        return self.locks.pop(subject, None) is not None
+
+
+class FakeCodeRequestRepository:
+    def __init__(self) -> None:
+        self.rows: list[CodeRequest] = []
+
+    def record(self, request: CodeRequest) -> None:
+        self.rows.append(request)
+
+    def tally_for_email(self, email_norm: str, since: datetime) -> Tally:
+        return _tally(r.at for r in self.rows if r.email_norm == email_norm and r.at > since)
+
+    def tally_for_client(self, client_address: str, since: datetime) -> Tally:
+        return _tally(
+            r.at for r in self.rows if r.client_address == client_address and r.at > since
+        )
+
+    def prune(self, before: datetime) -> int:
+        kept = [r for r in self.rows if r.at >= before]
+        pruned, self.rows = len(self.rows) - len(kept), kept
+        return pruned
+
+
+def _tally(instants: Any) -> Tally:
+    found = list(instants)
+    return Tally(len(found), min(found, default=None))
+
+
+class FakeAuthorizationCodeRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, AuthorizationCode] = {}
+
+    def add(self, code: AuthorizationCode) -> None:
+        if code.code_hash in self.rows:
+            raise Conflict("the code is stored already")
+        self.rows[code.code_hash] = code
+
+    def get(self, code_hash: str) -> AuthorizationCode | None:
+        return self.rows.get(code_hash)
+
+    def take(self, code_hash: str, at: datetime) -> CodeTake:
+        code = self.rows.get(code_hash)
+        if code is None:
+            return CodeTake(Redemption.UNKNOWN)
+        if code.used_at is not None:
+            return CodeTake(Redemption.REUSED, code)
+        if not code.is_usable(at):
+            return CodeTake(Redemption.EXPIRED, code)
+        taken = self.rows[code_hash] = replace(code, used_at=at)
+        return CodeTake(Redemption.TAKEN, taken)
+
+
+class FakeSigningKeyRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, SigningKey] = {}
+
+    def add(self, key: SigningKey) -> None:
+        if key.kid in self.rows:
+            raise Conflict(f"kid {key.kid!r} is taken")
+        self.rows[key.kid] = key
+
+    def get(self, kid: str) -> SigningKey | None:
+        return self.rows.get(kid)
+
+    def active(self) -> SigningKey | None:
+        published = self._published()
+        return published[0] if published else None
+
+    def all_public(self) -> list[JsonObject]:
+        return [dict(k.public_jwk) for k in self._published()]
+
+    def retire(self, kid: str, at: datetime) -> bool:
+        key = self.rows.get(kid)
+        if key is None or key.retired_at is not None:
+            return False
+        self.rows[kid] = replace(key, retired_at=at)
+        return True
+
+    def _published(self) -> list[SigningKey]:
+        keys = [k for k in self.rows.values() if k.retired_at is None]
+        return sorted(keys, key=lambda k: (k.created_at, k.kid), reverse=True)
+
+
+class FakeClientAssertionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], ClientAssertionUse] = {}
+
+    def remember(self, jti: str, client_id: str, expires_at: datetime) -> bool:
+        use = ClientAssertionUse(jti, client_id, expires_at)
+        if (client_id, jti) in self.rows:
+            return False
+        self.rows[(client_id, jti)] = use
+        return True
+
+    def forget_expired(self, at: datetime) -> int:
+        expired = [key for key, use in self.rows.items() if use.expires_at <= at]
+        for key in expired:
+            del self.rows[key]
+        return len(expired)
+
+
+class FakeOutboxRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, OutgoingEmail] = {}
+
+    def add(self, email: OutgoingEmail) -> None:
+        if email.id in self.rows:
+            raise Conflict("the email is stored already")
+        self.rows[email.id] = email
+
+    def get(self, email_id: str) -> OutgoingEmail | None:
+        return self.rows.get(email_id)
+
+    def pending(self, limit: int) -> list[OutgoingEmail]:
+        unsent = [e for e in self._oldest_first() if e.sent_at is None and not e.gave_up]
+        return unsent[:limit]
+
+    def claim(self, limit: int, at: datetime, until: datetime) -> list[OutgoingEmail]:
+        claimed = []
+        for email in [e for e in self._oldest_first() if e.is_due(at)][:limit]:
+            claimed.append(replace(email, claimed_until=until))
+            self.rows[email.id] = claimed[-1]
+        return claimed
+
+    def mark_sent(self, email_id: str, at: datetime) -> bool:
+        email = self.rows.get(email_id)
+        if email is None or email.sent_at is not None:
+            return False
+        self.rows[email_id] = replace(email, sent_at=at, text="", html="", claimed_until=None)
+        return True
+
+    def mark_failed(self, email_id: str, error: str, retry_at: datetime) -> bool:
+        email = self.rows.get(email_id)
+        if email is None or email.sent_at is not None:
+            return False
+        failed = replace(
+            email, attempts=email.attempts + 1, last_error=error, claimed_until=retry_at
+        )
+        if failed.attempts >= MAX_DELIVERY_ATTEMPTS:
+            failed = replace(failed, text="", html="")
+        self.rows[email_id] = failed
+        return True
+
+    def latest(self, limit: int) -> list[OutgoingEmail]:
+        return self._oldest_first()[::-1][:limit]
+
+    def _oldest_first(self) -> list[OutgoingEmail]:
+        return sorted(self.rows.values(), key=lambda e: (e.created_at, e.id))
+
+
+class FakeServerSecretRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, str] = {}
+
+    def get(self, name: str) -> str | None:
+        return self.rows.get(name)
+
+    def add_if_absent(self, name: str, value: str, at: datetime) -> str:
+        return self.rows.setdefault(name, value)
+
+
 class FakeScopedRecordRepository:
     """The records of a fake store one scope may see (the scope decides, as in SQL)."""
 
@@ -376,6 +613,14 @@ class FakeUnitOfWork:
         self.access_events = FakeAccessEventRepository()
         self.access_tokens = FakeAccessTokenRepository()
         self.refresh_tokens = FakeRefreshTokenRepository()
+        self.email_codes = FakeEmailCodeRepository()
+        self.signin_failures = FakeSignInFailureRepository()
+        self.code_requests = FakeCodeRequestRepository()
+        self.authorization_codes = FakeAuthorizationCodeRepository()
+        self.signing_keys = FakeSigningKeyRepository()
+        self.client_assertions = FakeClientAssertionRepository()
+        self.outbox = FakeOutboxRepository()
+        self.server_secrets = FakeServerSecretRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -419,6 +664,14 @@ _REPOSITORIES = (
     "access_events",
     "access_tokens",
     "refresh_tokens",
+    "email_codes",
+    "signin_failures",
+    "code_requests",
+    "authorization_codes",
+    "signing_keys",
+    "client_assertions",
+    "outbox",
+    "server_secrets",
 )
 
 

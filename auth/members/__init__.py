@@ -1,0 +1,1 @@
+"""Member authentication: identity matching, emailed codes, the plan's own identity provider."""
