@@ -116,7 +116,7 @@ def measure_pai(input_dir: Path, database_url: str, label: str, workers: int) ->
             try:
                 if ticks % 4 == 0:
                     tree = [child, *child.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree) / 2**20)
+                peak = max(peak, sum(_proportional(p) for p in tree) / 2**20)
             except psutil.Error:
                 pass
             ticks += 1
@@ -131,6 +131,16 @@ def measure_pai(input_dir: Path, database_url: str, label: str, workers: int) ->
     if child.returncode != 0:
         raise SystemExit(f"pai ingest failed ({child.returncode}):\n{output.decode()}")
     return Measurement(label, 2 * count_lines(input_dir), seconds, peak)
+
+
+def _proportional(process: psutil.Process) -> float:
+    """The process's proportional set size: pages shared with its parent (a forked
+    validation worker shares the interpreter and fhir.resources) count once over the
+    tree, as they take memory once. Falls back to RSS where PSS is not available."""
+    try:
+        return float(process.memory_full_info().pss)
+    except (AttributeError, psutil.AccessDenied):
+        return float(process.memory_info().rss)
 
 
 def count_lines(input_dir: Path) -> int:
