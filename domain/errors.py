@@ -24,5 +24,9 @@ class InvalidRecord(DomainError):
         self.path = path
 
 
+class NoMember(InvalidRecord):
+    """Member data whose member could not be found from the record alone."""
+
+
 class Conflict(DomainError):
     """The change would break a uniqueness rule (one email, one member number)."""

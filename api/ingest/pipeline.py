@@ -1,10 +1,11 @@
 """The loader: source items -> validated -> mapped -> stored, one transaction per batch.
 
 Validation with fhir.resources is the costly step (about a millisecond a
-resource), so it runs in worker processes while this process maps and writes
-the previous batch. Batches commit in source order; a batch that fails to
-commit because another loader stored the same records first is retried and
-then finds them unchanged.
+resource), so worker processes validate and map each batch while this process
+writes the previous one; only records whose member must be looked up (named
+by member number, or only through another record) are mapped here. Batches
+commit in source order; a batch that fails to commit because another loader
+stored the same records first is retried and then finds them unchanged.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from api.ingest.items import SourceItem
 from api.ingest.rejects import Reject, RejectWriter
 from api.ingest.sources import read
 from domain import ingestion
-from domain.errors import InvalidRecord
-from domain.records import RecordKey, member_key_of, record_key
+from domain.errors import InvalidRecord, NoMember
+from domain.records import Record, RecordKey, member_key_of, record_key
 from domain.repositories import UnitOfWork
 from domain.runs import IngestionRun, IngestionStatus
 
@@ -68,9 +69,38 @@ def content_hash(resource: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def validate_raw(batch: list[bytes]) -> list[list[resources.ValidationIssue]]:
-    """Worker-process entry point: validate each serialized resource."""
-    return [resources.validate(orjson.loads(raw)) for raw in batch]
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a worker made of one resource: its defects, or its record, or neither.
+
+    Neither means the main process maps it: its member is named by member
+    number (the CSV extract) or only through another record (a Provenance).
+    """
+
+    issues: list[resources.ValidationIssue]
+    record: Record | None = None
+    content_hash: str | None = None
+    refusal: tuple[str | None, str] | None = None
+
+
+def prepare_raw(batch: list[bytes]) -> list[Prepared]:
+    """Worker-process entry point: validate and map each serialized resource."""
+    return [_prepare(orjson.loads(raw)) for raw in batch]
+
+
+def _prepare(resource: dict[str, Any]) -> Prepared:
+    issues = resources.validate(resource)
+    if issues:
+        return Prepared(issues)
+    if _names_member_by_number(resource):
+        return Prepared([])
+    try:
+        record = mappers.from_fhir(resource)
+    except NoMember:
+        return Prepared([])
+    except InvalidRecord as exc:
+        return Prepared([], refusal=(exc.path, exc.reason))
+    return Prepared([], record, content_hash(resource))
 
 
 class _InlineExecutor(Executor):
@@ -113,7 +143,7 @@ def ingest(
     status = IngestionStatus.FAILED
     with RejectWriter(reject_dir, run_id) as rejects:
         try:
-            in_flight: deque[tuple[list[SourceItem], Future[list[list[Any]]]]] = deque()
+            in_flight: deque[tuple[list[SourceItem], Future[list[Prepared]]]] = deque()
             for batch in _batches(read(paths), batch_size):
                 in_flight.append((batch, _submit(executor, batch)))
                 if len(in_flight) > workers:
@@ -121,8 +151,8 @@ def ingest(
                     if progress:
                         progress(len(batch))
             while in_flight:
-                batch_done, issues = _take(in_flight)
-                _store(batch_done, issues, unit_of_work, run_id, now, report, rejects)
+                batch_done, prepared = _take(in_flight)
+                _store(batch_done, prepared, unit_of_work, run_id, now, report, rejects)
                 if progress:
                     progress(len(batch_done))
             status = (
@@ -143,20 +173,20 @@ def _batches(items: Iterator[SourceItem], size: int) -> Iterator[list[SourceItem
         yield batch
 
 
-def _submit(executor: Executor, batch: list[SourceItem]) -> Future[list[list[Any]]]:
-    return executor.submit(validate_raw, [orjson.dumps(i.resource) for i in batch if i.resource])
+def _submit(executor: Executor, batch: list[SourceItem]) -> Future[list[Prepared]]:
+    return executor.submit(prepare_raw, [orjson.dumps(i.resource) for i in batch if i.resource])
 
 
 def _take(
-    in_flight: deque[tuple[list[SourceItem], Future[list[list[Any]]]]],
-) -> tuple[list[SourceItem], list[list[resources.ValidationIssue]]]:
+    in_flight: deque[tuple[list[SourceItem], Future[list[Prepared]]]],
+) -> tuple[list[SourceItem], list[Prepared]]:
     batch, future = in_flight.popleft()
     return batch, future.result()
 
 
 def _store(  # noqa: PLR0917 - one call site, in pipeline order
     batch: list[SourceItem],
-    issues: list[list[resources.ValidationIssue]],
+    prepared: list[Prepared],
     unit_of_work: Callable[[], UnitOfWork],
     run_id: str,
     now: Callable[[], datetime],
@@ -166,7 +196,7 @@ def _store(  # noqa: PLR0917 - one call site, in pipeline order
     for attempt in range(_RACE_RETRIES):
         try:
             with unit_of_work() as uow:
-                incoming, refused = _map(batch, iter(issues), uow)
+                incoming, refused = _map(batch, iter(prepared), uow)
                 outcome = ingestion.load_batch(uow, incoming, run_id, now())
                 uow.commit()
             break
@@ -182,7 +212,7 @@ def _store(  # noqa: PLR0917 - one call site, in pipeline order
 
 def _map(
     batch: list[SourceItem],
-    issues: Iterator[list[resources.ValidationIssue]],
+    prepared: Iterator[Prepared],
     uow: UnitOfWork,
 ) -> tuple[list[ingestion.Incoming], list[Reject]]:
     incoming: list[ingestion.Incoming] = []
@@ -199,19 +229,31 @@ def _map(
         if item.resource is None:
             refused.append(Reject.of(item, [(item.error_path, item.error or "unreadable")]))
             continue
-        found = next(issues)
-        if found:
-            refused.append(Reject.of(item, [(i.path, i.message) for i in found]))
+        made = next(prepared)
+        if made.issues:
+            refused.append(Reject.of(item, [(i.path, i.message) for i in made.issues]))
             continue
-        try:
-            _resolve_member_identifier(item.resource, uow)
-            record = mappers.from_fhir(item.resource, member_of=member_of)
-        except InvalidRecord as exc:
-            refused.append(Reject.of(item, [(exc.path, exc.reason)]))
+        if made.refusal is not None:
+            refused.append(Reject.of(item, [made.refusal]))
             continue
+        if made.record is not None and made.content_hash is not None:
+            record, digest = made.record, made.content_hash
+        else:
+            try:
+                _resolve_member_identifier(item.resource, uow)
+                record = mappers.from_fhir(item.resource, member_of=member_of)
+            except InvalidRecord as exc:
+                refused.append(Reject.of(item, [(exc.path, exc.reason)]))
+                continue
+            digest = content_hash(item.resource)
         members_in_batch[record_key(record)] = member_key_of(record)
-        incoming.append(ingestion.Incoming(record, content_hash(item.resource)))
+        incoming.append(ingestion.Incoming(record, digest))
     return incoming, refused
+
+
+def _names_member_by_number(resource: dict[str, Any]) -> bool:
+    patient = resource.get("patient")
+    return isinstance(patient, dict) and "reference" not in patient and "identifier" in patient
 
 
 def _resolve_member_identifier(resource: dict[str, Any], uow: UnitOfWork) -> None:

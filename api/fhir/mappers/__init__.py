@@ -29,7 +29,7 @@ from api.fhir.mappers.members import (
 from domain.claims import Claim
 from domain.clinical import REFERENCE_KINDS, ClinicalRecord, Encounter, ReferenceRecord
 from domain.coverage import Coverage
-from domain.errors import InvalidRecord
+from domain.errors import InvalidRecord, NoMember
 from domain.members import Member
 from domain.records import Record, RecordKey, record_id, resource_type_of
 from domain.values import JsonObject, Reference
@@ -89,7 +89,7 @@ def member_key_in(resource: JsonObject, member_of: MemberOf | None = None) -> st
                 if member_key is not None:
                     return member_key
     element = next((e for e in _SUBJECT_ELEMENTS if e in resource), "subject")
-    raise InvalidRecord(
+    raise NoMember(
         f"{resource.get('resourceType')} names no member: it has no Patient reference in "
         "patient, subject or beneficiary, and references no loaded member record",
         element,
