@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Self
 
 import sqlalchemy
@@ -12,6 +14,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -19,23 +22,46 @@ from starlette.routing import BaseRoute, Route
 from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
+from api.oauth.cors import CorsExceptAuthorize
+from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Settings
+from auth.members.sessions import SessionCookie
+from auth.oauth.config import OAuthConfig
+from auth.oauth.keys import SigningKeys
+from auth.oauth.service import OAuthService
+from auth.secret_key import SecretKey, load_secret_key
 from persistence import database, schema
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
 
 log = structlog.get_logger(__name__)
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Concrete pieces built once per process and shared by every request."""
+    """Concrete pieces built once per process and shared by every request.
+
+    Keys that may live in the database (`secret_key`, `signing_keys`) are
+    loaded on first use, so that building the services needs no schema yet.
+    """
 
     settings: Settings
     engine: sqlalchemy.Engine
     sessions: sessionmaker[Session]
+    secret_key: Callable[[], SecretKey]
+    signing_keys: SigningKeys
+    clock: Callable[[], datetime] = utc_now
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+    def session_cookie(self) -> SessionCookie:
+        """The member session cookie, `Secure` and `__Host-` named when served over HTTPS."""
+        secure = self.settings.base_url.startswith("https://")
+        return SessionCookie(self.secret_key(), secure=secure)
 
     def close(self) -> None:
         """Close every pooled database connection."""
@@ -50,7 +76,20 @@ class Services:
 
 def bootstrap(settings: Settings) -> Services:
     engine = database.create_engine(settings.database_url)
-    return Services(settings=settings, engine=engine, sessions=session_factory(engine))
+    sessions = session_factory(engine)
+
+    def unit_of_work() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions)
+
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    signing = settings.signing_key.get_secret_value() if settings.signing_key else None
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        secret_key=functools.cache(lambda: load_secret_key(unit_of_work, secret, utc_now)),
+        signing_keys=SigningKeys(unit_of_work, signing, utc_now),
+    )
 
 
 async def healthz(_: Request) -> Response:
@@ -78,6 +117,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     """The ASGI application; it closes `services` on shutdown only when it built them."""
     owned = services is None
     services = services or bootstrap(settings)
+    if settings.signing_key is not None:
+        try:
+            services.signing_keys.current()  # a configured key that cannot sign stops the start
+        except ValueError:
+            if owned:
+                services.close()
+            raise
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -89,15 +135,31 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         unit_of_work=services.unit_of_work,
         base_url=settings.fhir_base_url,
         issuer=settings.base_url.rstrip("/"),
+        clock=services.clock,
+    )
+    oauth = OAuthContext(
+        service=OAuthService(
+            OAuthConfig.for_base_url(settings.base_url),
+            services.unit_of_work,
+            services.clock,
+            services.signing_keys,
+            services.session_cookie,
+        ),
+        session_cookie=services.session_cookie,
+        plan_name=settings.plan_name,
     )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
         Route("/openapi.json", _openapi),
+        *oauth_routes(oauth),
+        # Before the FHIR mount, whose `/{resource_type}/{id}` would take it (and ask for a token).
+        smart_configuration_route(oauth, "/fhir/r4/.well-known/smart-configuration"),
         fhir_mount(fhir),
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(CorsExceptAuthorize, origins=settings.cors_origins)],
         lifespan=lifespan,
         exception_handlers={
             FhirError: _fhir_error,

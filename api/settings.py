@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/pai.sqlite"
 
@@ -41,6 +42,23 @@ class Settings(BaseSettings):
             "less; set it in production and keep it out of the database and its backups."
         ),
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "RSA private key that signs ID tokens, as PEM or as a JWK (JSON), the same on every "
+            "process. Unset: generated on first use and stored in the database, where every "
+            "process finds it."
+        ),
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Comma-separated origins (https://app.example) whose browser apps may call the "
+            "token, revocation, introspection, UserInfo, JWKS, discovery and FHIR endpoints. "
+            "Only these are echoed in Access-Control-Allow-Origin; the authorize endpoint "
+            "never answers CORS."
+        ),
+    )
     plan_name: str = Field(default="Cascade Community Health Plan", description="Shown to members.")
     host: str = Field(default="127.0.0.1", description="Address `pai serve` listens on.")
     port: int = Field(default=8000, description="Port `pai serve` listens on.")
@@ -49,6 +67,13 @@ class Settings(BaseSettings):
     reject_dir: Path = Field(
         default=Path("var/rejects"), description="Where `pai ingest` writes reject files."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from domain.values import JsonObject
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class AppStatus(StrEnum):
@@ -24,6 +29,15 @@ class ClientType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class App:
+    """A registered client. Only approved apps are offered to members or get data.
+
+    How it authenticates at the token endpoint follows its `client_type`: a
+    public app by its client id alone (PKCE protects its codes), a symmetric
+    one with a client secret known here only by its SHA-256
+    (`client_secret_hash`), an asymmetric one with a `private_key_jwt`
+    assertion signed by a key of its registered JWK Set (`jwks`).
+    """
+
     client_id: str
     name: str
     client_type: ClientType
@@ -36,6 +50,17 @@ class App:
     website: str | None = None
     privacy_policy_url: str | None = None
     privacy_attested: bool = False
+    client_secret_hash: str | None = None
+    jwks: JsonObject | None = None
+    jwks_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.client_secret_hash is not None and not _SHA256_HEX.fullmatch(
+            self.client_secret_hash
+        ):
+            raise ValueError("client_secret_hash must be a SHA-256 hex digest, never the secret")
+        if self.jwks is not None and not isinstance(self.jwks.get("keys"), list):
+            raise ValueError("jwks must be a JWK Set: an object with a list of keys")
 
     @property
     def may_receive_data(self) -> bool:

@@ -16,6 +16,7 @@ from domain.outbox import OutgoingEmail
 from domain.records import Record, RecordKey
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
+from domain.sessions import BrowserSession
 from domain.signin import CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
@@ -404,6 +405,36 @@ class ServerSecretRepository(Protocol):
         ...
 
 
+class BrowserSessionRepository(Protocol):
+    """Sessions of the hosted member pages by the SHA-256 of their id; ended, never deleted early.
+
+    Every change is one conditional statement, so of two processes ending
+    the same session exactly one reports it.
+    """
+
+    def add(self, session: BrowserSession) -> None:
+        """Store a new session; its hash must be new and its account stored."""
+        ...
+
+    def get(self, id_hash: str) -> BrowserSession | None: ...
+
+    def choose_member(self, id_hash: str, member_key: str) -> bool:
+        """Set the member the session acts for; False when it is unknown or ended."""
+        ...
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        """End the session (sign-out); True when this call ended it."""
+        ...
+
+    def end_for_account(self, account_id: str, at: datetime) -> int:
+        """End every open session of the account; how many this call ended."""
+        ...
+
+    def forget_expired(self, before: datetime) -> int:
+        """Delete the sessions that expired before `before`; how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -461,6 +492,9 @@ class UnitOfWork(Protocol):
 
     @property
     def server_secrets(self) -> ServerSecretRepository: ...
+
+    @property
+    def member_sessions(self) -> BrowserSessionRepository: ...
 
     def scoped(self, scope: AccessScope) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""

@@ -25,6 +25,7 @@ from domain.oauth import AuthorizationCode, CodeTake, Redemption, SigningKey
 from domain.outbox import MAX_DELIVERY_ATTEMPTS, OutgoingEmail
 from domain.records import Record, RecordKey, member_key_of, record_key
 from domain.runs import IngestionRun
+from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
@@ -832,6 +833,49 @@ class SqlServerSecretRepository:
                 raise
             return stored
         return value
+
+
+class SqlBrowserSessionRepository:
+    """Sessions by the hash of their id; every change is one conditional UPDATE."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, browser_session: BrowserSession) -> None:
+        self._session.execute(insert(tables.member_sessions).values(codec.to_row(browser_session)))
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        sessions = tables.member_sessions
+        query = select(sessions).where(sessions.c.id_hash == id_hash)
+        return _one(self._session, BrowserSession, query)
+
+    def choose_member(self, id_hash: str, member_key: str) -> bool:
+        sessions = tables.member_sessions
+        result = self._session.execute(
+            update(sessions)
+            .where(sessions.c.id_hash == id_hash, sessions.c.ended_at.is_(None))
+            .values(member_key=member_key)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        sessions = tables.member_sessions
+        return bool(self._end(sessions.c.id_hash == id_hash, at))
+
+    def end_for_account(self, account_id: str, at: datetime) -> int:
+        sessions = tables.member_sessions
+        return self._end(sessions.c.account_id == account_id, at)
+
+    def forget_expired(self, before: datetime) -> int:
+        sessions = tables.member_sessions
+        return _delete(self._session, sessions, sessions.c.expires_at < before)
+
+    def _end(self, condition: Any, at: datetime) -> int:
+        sessions = tables.member_sessions
+        result = self._session.execute(
+            update(sessions).where(condition, sessions.c.ended_at.is_(None)).values(ended_at=at)
+        )
+        return cast(CursorResult[Any], result).rowcount
 
 
 def _meta(row: Any) -> RecordMeta:

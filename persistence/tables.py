@@ -226,6 +226,10 @@ apps = Table(
     Column("website", Text),
     Column("privacy_policy_url", Text),
     Column("privacy_attested", Boolean, nullable=False),
+    # SHA-256 hex of a confidential app's client secret; never the secret.
+    Column("client_secret_hash", String(64)),
+    Column("jwks", Json()),
+    Column("jwks_uri", Text),
     Index(None, "status"),
 )
 
@@ -440,4 +444,19 @@ server_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Sessions of the hosted member pages, by the SHA-256 hex digest of the session id.
+member_sessions = Table(
+    "member_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("member_key", String(64)),
+    Column("csrf_secret", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Index(None, "account_id"),
+    Index(None, "expires_at"),
 )

@@ -15,6 +15,7 @@ from persistence.repositories import (
     SqlAccountRepository,
     SqlAppRepository,
     SqlAuthorizationCodeRepository,
+    SqlBrowserSessionRepository,
     SqlClientAssertionRepository,
     SqlCodeRequestRepository,
     SqlConsentGrantRepository,
@@ -59,6 +60,7 @@ class SqlUnitOfWork:
     client_assertions: SqlClientAssertionRepository
     outbox: SqlOutboxRepository
     server_secrets: SqlServerSecretRepository
+    member_sessions: SqlBrowserSessionRepository
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -83,6 +85,7 @@ class SqlUnitOfWork:
         self.client_assertions = SqlClientAssertionRepository(session)
         self.outbox = SqlOutboxRepository(session)
         self.server_secrets = SqlServerSecretRepository(session)
+        self.member_sessions = SqlBrowserSessionRepository(session)
         return self
 
     def __exit__(

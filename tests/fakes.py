@@ -4,7 +4,7 @@ They implement the Protocols structurally (no inheritance) and keep the
 contracts the SQL repositories keep: versions in history, member numbers
 unique under normalization, one account per email, append-only events,
 tokens revoked once, refresh tokens, sign-in codes and authorization codes used once,
-assertion ids remembered once, and mail claimed by one worker at a time.
+assertion ids remembered once, sessions ended once, and mail claimed by one worker at a time.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from domain.records import (
 )
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
+from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
@@ -539,6 +540,47 @@ class FakeServerSecretRepository:
         return self.rows.setdefault(name, value)
 
 
+class FakeBrowserSessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, BrowserSession] = {}
+
+    def add(self, browser_session: BrowserSession) -> None:
+        if browser_session.id_hash in self.rows:
+            raise Conflict("the session is stored already")
+        self.rows[browser_session.id_hash] = browser_session
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        return self.rows.get(id_hash)
+
+    def choose_member(self, id_hash: str, member_key: str) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, member_key=member_key)
+        return True
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, ended_at=at)
+        return True
+
+    def end_for_account(self, account_id: str, at: datetime) -> int:
+        open_ones = [
+            s for s in self.rows.values() if s.account_id == account_id and s.ended_at is None
+        ]
+        for found in open_ones:
+            self.rows[found.id_hash] = replace(found, ended_at=at)
+        return len(open_ones)
+
+    def forget_expired(self, before: datetime) -> int:
+        expired = [h for h, s in self.rows.items() if s.expires_at < before]
+        for id_hash in expired:
+            del self.rows[id_hash]
+        return len(expired)
+
+
 class FakeScopedRecordRepository:
     """The records of a fake store one scope may see (the scope decides, as in SQL)."""
 
@@ -621,6 +663,7 @@ class FakeUnitOfWork:
         self.client_assertions = FakeClientAssertionRepository()
         self.outbox = FakeOutboxRepository()
         self.server_secrets = FakeServerSecretRepository()
+        self.member_sessions = FakeBrowserSessionRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -672,6 +715,7 @@ _REPOSITORIES = (
     "client_assertions",
     "outbox",
     "server_secrets",
+    "member_sessions",
 )
 
 

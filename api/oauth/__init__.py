@@ -1,0 +1,1 @@
+"""The HTTP side of the authorization server: routes, CORS, the session cookie, the pages."""
