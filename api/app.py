@@ -164,6 +164,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         exception_handlers={
             FhirError: _fhir_error,
             HTTPException: _http_error,
+            sqlalchemy.exc.OperationalError: _database_unavailable,
             Exception: _unexpected_error,
         },
     )
@@ -178,6 +179,16 @@ async def _openapi(_: Request) -> Response:
 async def _fhir_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, FhirError)
     return error.response()
+
+
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    """The database is down, locked past its timeout or refusing connections: try again later."""
+    log.warning("request.database_unavailable", path=request.url.path, error=type(error).__name__)
+    headers = {"Retry-After": "5"}
+    if request.url.path.startswith("/fhir/"):
+        message = "the database is not available; try again shortly"
+        return FhirError(503, message, headers=headers).response()
+    return PlainTextResponse("Service Unavailable", status_code=503, headers=headers)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:

@@ -221,3 +221,13 @@ def test_a_read_whose_audit_event_cannot_be_written_fails_and_shows_nothing(
     assert response.status_code >= 500
     assert response.json()["resourceType"] == "OperationOutcome"
     assert MEMBER_A not in response.text
+
+
+def test_a_request_while_the_database_is_down_gets_503_with_an_operation_outcome() -> None:
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get(f"{BASE}/Patient/{MEMBER_A}", headers=bearer("some-token-value"))
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.json()["issue"][0]["code"] == "transient"
