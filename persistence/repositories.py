@@ -79,23 +79,22 @@ class SqlRecordRepository:
             table.c.ingestion_run_id,
         )
         if table in record_rows.KIND_TABLES:
-            # One kind per statement: `kind = ? AND id IN (...)` walks the primary key on
-            # every database, where a row-value IN may scan the whole table.
-            by_kind: dict[str, list[str]] = defaultdict(list)
-            for kind, record_id in keys:
-                by_kind[kind].append(record_id)
-            for kind, ids in by_kind.items():
-                query = select(table.c.kind, table.c.id, *version).where(
-                    table.c.kind == kind, table.c.id.in_(ids)
-                )
-                for found_kind, found_id, *rest in self._session.execute(query):
+            # By id alone, through the id index: a planner with stale statistics may
+            # otherwise scan every row of the kind. The kind is checked here.
+            wanted = set(keys)
+            query = select(table.c.kind, table.c.id, *version).where(
+                table.c.id.in_(sorted({key[1] for key in keys}))
+            )
+            for found_kind, found_id, *rest in self._session.execute(query):
+                if (found_kind, found_id) in wanted:
                     yield found_kind, found_id, RecordMeta(*rest)
             return
         resource_type = keys[0][0]
         column = record_rows.id_column(table)
         query = select(column, *version).where(column.in_([k[1] for k in keys]))
-        for record_id, *rest in self._session.execute(query):
-            yield resource_type, record_id, RecordMeta(*rest)
+        for row in self._session.execute(query):
+            record_id: str = row[0]
+            yield resource_type, record_id, RecordMeta(*row[1:])
 
     def save(self, record: Record, *, is_new: bool) -> None:
         meta = record.meta
