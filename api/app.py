@@ -58,6 +58,10 @@ class Services:
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
 
+    def read_only_unit_of_work(self) -> SqlUnitOfWork:
+        """A unit of work that only reads (token look-ups): it takes no write lock."""
+        return SqlUnitOfWork(self.sessions, read_only=True)
+
     def session_cookie(self) -> SessionCookie:
         """The member session cookie, `Secure` and `__Host-` named when served over HTTPS."""
         secure = self.settings.base_url.startswith("https://")
@@ -133,6 +137,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     fhir = FhirContext(
         unit_of_work=services.unit_of_work,
+        read_unit_of_work=services.read_only_unit_of_work,
         base_url=settings.fhir_base_url,
         issuer=settings.base_url.rstrip("/"),
         clock=services.clock,

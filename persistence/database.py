@@ -32,6 +32,10 @@ _SQLITE_PRAGMAS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+READ_ONLY_OPTION = "pai_read_only"
+"""Connection execution option: this transaction only reads (SQLite begins it deferred)."""
+
+
 def create_engine(url: str) -> sqlalchemy.Engine:
     """An engine for `url`: `sqlite:///path/file.sqlite` or `postgresql://...`.
 
@@ -94,6 +98,8 @@ def _configure_sqlite(engine: sqlalchemy.Engine) -> None:
     work writes (a load, an audit event per read). A deferred transaction that
     reads and then writes fails with "database is locked" as soon as another
     writer committed in between; an immediate one waits its turn (busy timeout).
+    A unit of work opened read-only (`READ_ONLY_OPTION`) begins deferred, so it
+    never queues behind writers for a lock it does not need.
     """
 
     @event.listens_for(engine, "connect")
@@ -108,7 +114,8 @@ def _configure_sqlite(engine: sqlalchemy.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: sqlalchemy.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_problems(connection: sqlalchemy.Connection) -> list[str]:

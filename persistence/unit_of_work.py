@@ -9,6 +9,7 @@ import sqlalchemy
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.access import AccessScope
+from persistence import database
 from persistence.repositories import (
     SqlAccessEventRepository,
     SqlAccessTokenRepository,
@@ -62,12 +63,15 @@ class SqlUnitOfWork:
     server_secrets: SqlServerSecretRepository
     member_sessions: SqlBrowserSessionRepository
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._sessions = sessions
+        self._read_only = read_only
         self._session: Session | None = None
 
     def __enter__(self) -> Self:
         session = self._session = self._sessions()
+        if self._read_only:
+            session.connection(execution_options={database.READ_ONLY_OPTION: True})
         self.records = SqlRecordRepository(session)
         self.runs = SqlIngestionRunRepository(session)
         self.apps = SqlAppRepository(session)

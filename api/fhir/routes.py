@@ -57,6 +57,8 @@ class FhirContext:
     """What the handlers need from the composition root."""
 
     unit_of_work: Callable[[], UnitOfWork]
+    read_unit_of_work: Callable[[], UnitOfWork]
+    """For work that only reads, such as resolving a bearer token."""
     base_url: str
     """The FHIR base, `<PAI_BASE_URL>/fhir/r4`."""
     issuer: str
@@ -74,7 +76,7 @@ def fhir_mount(context: FhirContext) -> Mount:
         Route("/{resource_type}/{id}", handlers.read, methods=["GET"]),
         Route("/{resource_type}", handlers.search, methods=["GET"]),
     ]
-    backend = BearerTokenBackend(context.unit_of_work, context.clock)
+    backend = BearerTokenBackend(context.read_unit_of_work, context.clock)
     return Mount(
         "/fhir/r4",
         routes=routes,

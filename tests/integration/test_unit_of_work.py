@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -118,3 +119,19 @@ def test_a_member_without_identifier_takes_the_subscriber_id_of_a_self_coverage(
         assert member.member_number == "S-9"
         assert member.member_number_source is MemberNumberSource.COVERAGE_SUBSCRIBER
         assert uow.records.member_key_by_number("s9") == "m1"
+
+
+def test_a_read_only_unit_of_work_does_not_wait_for_a_writer(
+    migrated_engine: sqlalchemy.Engine,
+) -> None:
+    sessions = session_factory(migrated_engine)
+    with SqlUnitOfWork(sessions) as writer:
+        writer.records.save(replace(a_member("m1"), meta=a_meta()), is_new=True)
+        writer.records.flush()
+        started = time.monotonic()
+        with SqlUnitOfWork(sessions, read_only=True) as reader:
+            seen = reader.records.get(("Patient", "m1"))
+        waited = time.monotonic() - started
+        writer.commit()
+    assert seen is None  # the writer had not committed
+    assert waited < 2  # the busy timeout is 5 s: it did not queue for the write lock
