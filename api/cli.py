@@ -69,6 +69,13 @@ def serve(
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    if settings.mode is Mode.PRODUCTION and not settings.smtp_url:
+        console.print(
+            "[red]PAI_SMTP_URL is not set.[/red] In production mode sign-in codes go out by "
+            "email: set PAI_SMTP_URL (smtp://user:password@host:587) and start again, or run "
+            "`pai demo` to try PAI with the demo outbox."
+        )
+        raise typer.Exit(2)
     with bootstrap(settings) as services:
         _require_current_schema(settings, services)
         for problem in database.durability_problems(services.engine):

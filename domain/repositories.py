@@ -9,7 +9,7 @@ from typing import Protocol, Self
 
 from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
-from domain.audit import AccessEvent
+from domain.audit import AccessEvent, GrantUsage
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, CodeTake, SigningKey
 from domain.outbox import OutgoingEmail
@@ -163,6 +163,10 @@ class AccessEventRepository(Protocol):
 
     def latest(self, limit: int = 100) -> list[AccessEvent]:
         """Newest first, of every member and none."""
+        ...
+
+    def usage_for_member(self, member_key: str) -> dict[str, GrantUsage]:
+        """Per grant id: what apps read of the member under it (allowed app events only)."""
         ...
 
 

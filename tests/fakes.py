@@ -19,7 +19,7 @@ from typing import Any, Self
 
 from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
-from domain.audit import AccessEvent
+from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
 from domain.errors import Conflict, NotFound
 from domain.matching import normalize_member_id
@@ -242,6 +242,29 @@ class FakeAccessEventRepository:
 
     def latest(self, limit: int = 100) -> list[AccessEvent]:
         return self._newest_first(self.rows)[:limit]
+
+    def usage_for_member(self, member_key: str) -> dict[str, GrantUsage]:
+        groups: dict[tuple[str, str], list[AccessEvent]] = {}
+        for event in self.rows:
+            if (
+                event.member_key == member_key
+                and event.actor_kind == "app"
+                and event.outcome is Outcome.ALLOWED
+                and event.grant_id is not None
+            ):
+                groups.setdefault((event.grant_id, event.resource_type or ""), []).append(event)
+        return summarize_usage(
+            [
+                (
+                    grant,
+                    kind,
+                    len(found),
+                    sum(e.record_count for e in found),
+                    max(e.at for e in found),
+                )
+                for (grant, kind), found in groups.items()
+            ]
+        )
 
     @staticmethod
     def _newest_first(events: Any) -> list[AccessEvent]:

@@ -10,6 +10,8 @@ The authorize endpoint needs a person: a member session of the hosted pages
 (`auth.members.sessions`). Without one the answer is `LoginRequired`; with
 one and no consent yet, `ConsentNeeded` (the page posts the decision back
 with the session's CSRF token); with an active grant for the app, the code.
+An account acting for several members first says for which one
+(`ChooseMember`), and is asked to consent each time, naming the member.
 Until the redirect URI is known to be the app's, errors are shown to the
 person (`ErrorPage`), never sent to a URI that might not be the app's.
 """
@@ -33,7 +35,7 @@ from auth.oauth.server import SmartServer
 from auth.principal import app_principal
 from auth.tokens import InvalidToken, active_access_token
 from domain.apps import App
-from domain.members import RepresentationKind
+from domain.members import RepresentationKind, display_name
 from domain.repositories import UnitOfWork
 from domain.values import JsonObject
 
@@ -65,7 +67,9 @@ class ConsentNeeded:
     """The signed-in person has not allowed this app yet: ask them.
 
     `fields` is the authorization request, to be posted back with the
-    decision and `csrf_token`.
+    decision and `csrf_token`. `member_name` names the member the app would
+    read; `choices` is how many members the account acts for (more than one:
+    the page offers to switch).
     """
 
     app: App
@@ -74,9 +78,18 @@ class ConsentNeeded:
     scopes: tuple[str, ...]
     fields: tuple[tuple[str, str], ...]
     csrf_token: str
+    member_name: str = ""
+    choices: int = 1
 
 
-AuthorizeOutcome = OAuthResponse | ErrorPage | LoginRequired | ConsentNeeded
+@dataclass(frozen=True, slots=True)
+class ChooseMember:
+    """The signed-in account acts for several members and has not said for which one yet."""
+
+    next_url: str
+
+
+AuthorizeOutcome = OAuthResponse | ErrorPage | LoginRequired | ChooseMember | ConsentNeeded
 
 
 class OAuthService:
@@ -121,6 +134,9 @@ class OAuthService:
                 return ErrorPage(400, error.error, error.get_error_description())
             session = sessions.active_session(uow, session_id, now) if session_id else None
             acting = sessions.acting_for(uow, session) if session is not None else None
+            choices = (
+                len(uow.representations.list_for_account(session.account_id)) if session else 0
+            )
             authorizer = None
             if acting is not None:
                 authorizer = Authorizer(
@@ -139,7 +155,10 @@ class OAuthService:
                 if "none" in prompts:
                     login = LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
                     return server.handle_error_response(request, login)
-                return LoginRequired(f"/oauth/authorize?{urlencode(fields)}")
+                next_url = f"/oauth/authorize?{urlencode(fields)}"
+                if session is not None and choices > 1:
+                    return ChooseMember(next_url)
+                return LoginRequired(next_url)
             client_id = request.client.get_client_id()
             if decision is not None:
                 if not cookie.check_csrf(session, given.get(CSRF_FIELD)):
@@ -163,7 +182,12 @@ class OAuthService:
                 except consent.ConsentRefused:
                     return ErrorPage(403, "access_denied", "This app cannot be allowed.")
                 authorizer = server.authorizer(granted, authorizer.account_id)
-            elif authorizer.grant is None or "consent" in prompts:
+            elif (
+                authorizer.grant is None
+                or "consent" in prompts
+                # Someone acting for several members says each time for whom (unless prompt=none).
+                or (choices > 1 and "none" not in prompts)
+            ):
                 if "none" in prompts:
                     ask = ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
                     return server.handle_error_response(request, ask)
@@ -175,6 +199,8 @@ class OAuthService:
                     scopes=tuple(scope_to_list(request.scope) or ()),
                     fields=fields,
                     csrf_token=cookie.csrf_token(session),
+                    member_name=display_name(uow.records.member(authorizer.member_key)),
+                    choices=choices,
                 )
             issued: OAuthResponse = server.create_authorization_response(
                 request, grant_user=authorizer, grant=grant
