@@ -12,6 +12,9 @@ import sqlalchemy
 
 from persistence import database
 
+# Fixtures of a generated plan served for the member pages (API, end-to-end and browser tests).
+pytest_plugins = ["tests.member_plan"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 
