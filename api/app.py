@@ -38,6 +38,7 @@ from auth.members.sessions import SessionCookie
 from auth.members.tickets import TicketSealer
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
+from auth.oauth.remote_jwks import FetchPolicy, RemoteJwks
 from auth.oauth.service import OAuthService
 from auth.secret_key import SecretKey, load_secret_key
 from persistence import database, schema
@@ -67,6 +68,7 @@ class Services:
     signing_keys: SigningKeys
     clock: Callable[[], datetime] = utc_now
     transport: Transport = field(default_factory=OutboxOnly)
+    remote_jwks: RemoteJwks = field(default_factory=RemoteJwks)
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
@@ -122,6 +124,7 @@ def bootstrap(settings: Settings) -> Services:
         secret_key=functools.cache(lambda: load_secret_key(unit_of_work, secret, utc_now)),
         signing_keys=SigningKeys(unit_of_work, signing, utc_now),
         transport=transport_for(settings.smtp_url),
+        remote_jwks=RemoteJwks(FetchPolicy(allow_loopback=settings.jwks_allow_loopback)),
     )
 
 
@@ -187,6 +190,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             services.clock,
             services.signing_keys,
             services.session_cookie,
+            remote_jwks=services.remote_jwks,
         ),
         session_cookie=services.session_cookie,
         renderer=renderer,

@@ -23,13 +23,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+import orjson
+import structlog
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error, scope_to_list
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from joserfc import jws
+from joserfc.errors import JoseError
 
 from auth.members import consent, sessions
 from auth.oauth.authorizer import Authorizer, fhir_user
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
+from auth.oauth.remote_jwks import JwksFetchError, RemoteJwks
 from auth.oauth.requests import OAuthResponse, PaiRequest, RequestParts
 from auth.oauth.server import SmartServer
 from auth.principal import app_principal
@@ -38,6 +43,8 @@ from domain.apps import App
 from domain.members import RepresentationKind, display_name
 from domain.repositories import UnitOfWork
 from domain.values import JsonObject
+
+log = structlog.get_logger(__name__)
 
 DECISION_FIELD = "decision"
 CSRF_FIELD = "csrf_token"
@@ -100,12 +107,15 @@ class OAuthService:
         clock: Callable[[], datetime],
         signing_keys: SigningKeys,
         session_cookie: Callable[[], sessions.SessionCookie],
+        *,
+        remote_jwks: RemoteJwks | None = None,
     ) -> None:
         self.config = config
         self._unit_of_work = unit_of_work
         self._clock = clock
         self.signing_keys = signing_keys
         self._session_cookie = session_cookie
+        self._remote_jwks = remote_jwks
 
     def authorize(self, parts: RequestParts, session_id: str | None) -> AuthorizeOutcome:
         """GET or POST /oauth/authorize: an authorization request, or the consent form's answer."""
@@ -256,8 +266,9 @@ class OAuthService:
             body: JsonObject = {"error": "invalid_request", "error_description": problem}
             return OAuthResponse(400, body, (("Content-Type", "application/json"), *NO_STORE))
         key = self.signing_keys.current()  # before the unit of work, as in `authorize`
+        self._fetch_client_keys(parts)
         with self._unit_of_work() as uow:
-            server = SmartServer(self.config, uow, self._clock(), lambda: key)
+            server = SmartServer(self.config, uow, self._clock(), lambda: key, self._remote_jwks)
             try:
                 request = PaiRequest(parts)
             except OAuth2Error as error:
@@ -266,6 +277,34 @@ class OAuthService:
             response = action(server, request)
             uow.commit()
         return response
+
+    def _fetch_client_keys(self, parts: RequestParts) -> None:
+        """Fetch the JWK Set of an app whose assertion this is, if the app registered a
+        `jwks_uri`, before any transaction opens (a slow host must not hold a database lock).
+
+        Nothing here is trusted: the assertion is verified later against what was
+        fetched, and a failed fetch leaves no keys, so authentication fails closed.
+        """
+        assertion = dict(parts.parameters).get("client_assertion")
+        if self._remote_jwks is None or not assertion:
+            return
+        try:
+            unverified = jws.extract_compact(assertion.encode())
+            claims = orjson.loads(unverified.payload)
+            client_id = claims.get("sub") if isinstance(claims, dict) else None
+            kid = unverified.headers().get("kid")
+        except (JoseError, ValueError, TypeError):
+            return
+        if not isinstance(client_id, str):
+            return
+        with self._unit_of_work() as uow:
+            app = uow.apps.get(client_id)
+        if app is None or app.jwks is not None or not app.jwks_uri:
+            return
+        try:
+            self._remote_jwks.keys(app.jwks_uri, kid if isinstance(kid, str) else None)
+        except JwksFetchError as failed:
+            log.warning("oauth.jwks_uri_refused", client_id=client_id, reason=str(failed))
 
     @staticmethod
     def _refused(server: SmartServer, request: PaiRequest, error: OAuth2Error) -> AuthorizeOutcome:
