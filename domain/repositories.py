@@ -426,6 +426,10 @@ class BrowserSessionRepository(Protocol):
         """Set the member the session acts for; False when it is unknown or ended."""
         ...
 
+    def clear_member(self, id_hash: str) -> bool:
+        """Let the session act for no member until one is chosen again; False when it has ended."""
+        ...
+
     def end(self, id_hash: str, at: datetime) -> bool:
         """End the session (sign-out); True when this call ended it."""
         ...

@@ -881,6 +881,15 @@ class SqlBrowserSessionRepository:
         )
         return bool(cast(CursorResult[Any], result).rowcount)
 
+    def clear_member(self, id_hash: str) -> bool:
+        sessions = tables.member_sessions
+        result = self._session.execute(
+            update(sessions)
+            .where(sessions.c.id_hash == id_hash, sessions.c.ended_at.is_(None))
+            .values(member_key=None)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
     def end(self, id_hash: str, at: datetime) -> bool:
         sessions = tables.member_sessions
         return bool(self._end(sessions.c.id_hash == id_hash, at))

@@ -582,6 +582,13 @@ class FakeBrowserSessionRepository:
         self.rows[id_hash] = replace(found, member_key=member_key)
         return True
 
+    def clear_member(self, id_hash: str) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, member_key=None)
+        return True
+
     def end(self, id_hash: str, at: datetime) -> bool:
         found = self.rows.get(id_hash)
         if found is None or found.ended_at is not None:

@@ -10,8 +10,9 @@ The authorize endpoint needs a person: a member session of the hosted pages
 (`auth.members.sessions`). Without one the answer is `LoginRequired`; with
 one and no consent yet, `ConsentNeeded` (the page posts the decision back
 with the session's CSRF token); with an active grant for the app, the code.
-An account acting for several members first says for which one
-(`ChooseMember`), and is asked to consent each time, naming the member.
+An account acting for several members says for which one at every
+authorization (`ChooseMember`; the choice lasts until the decision), and is
+asked to consent each time, naming the member.
 Until the redirect URI is known to be the app's, errors are shown to the
 person (`ErrorPage`), never sent to a URI that might not be the app's.
 """
@@ -177,6 +178,8 @@ class OAuthService:
                         "access_denied",
                         "This page has expired. Go back to the app and connect again.",
                     )
+                if choices > 1:  # whoever acts for several says for whom at each authorization
+                    sessions.forget_member(uow, session)
                 if decision != ALLOW:
                     consent.record_denial(
                         uow, authorizer.account_id, authorizer.member_key, client_id, now

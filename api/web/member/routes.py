@@ -243,6 +243,8 @@ class _Pages:
     ) -> Response:
         if done.purpose is CodePurpose.LINK_REPRESENTATIVE:
             target = next_url or with_next(ACCOUNT_PATH, None, done="linked")
+            if before is not None:  # several members now: the next authorization asks for whom
+                await run_in_threadpool(self._forget_member, before)
         else:
             target = next_url or ACCOUNT_PATH
         response = _see_other(target)
@@ -513,6 +515,11 @@ class _Pages:
     def _choose(self, signed_in: _SignedIn, member_key: str) -> None:
         with self.context.unit_of_work() as uow:
             sessions.choose_member(uow, signed_in.session, member_key)
+            uow.commit()
+
+    def _forget_member(self, signed_in: _SignedIn) -> None:
+        with self.context.unit_of_work() as uow:
+            sessions.forget_member(uow, signed_in.session)
             uow.commit()
 
     def _revoke(self, signed_in: _SignedIn, grant_id: str) -> None:
