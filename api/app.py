@@ -28,7 +28,7 @@ from api.fhir.routes import FhirContext, fhir_mount
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings
-from api.web.dev import outbox_routes
+from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
 from api.web.member.rendering import Renderer
 from api.web.member.routes import MemberPagesContext, member_routes
@@ -211,7 +211,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/openapi.json", _openapi),
         *oauth_routes(oauth),
         *member_routes(pages),
-        *(outbox_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
+        *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # Before the FHIR mount, whose `/{resource_type}/{id}` would take it (and ask for a token).
         smart_configuration_route(oauth, "/fhir/r4/.well-known/smart-configuration"),

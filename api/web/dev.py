@@ -1,7 +1,6 @@
-"""`/dev/outbox`: the email the demo would have sent, for people trying the demo by hand and
-for the bundled example client. Routed in demo mode only (404 in production mode).
-
-It answers HTML, or JSON when the request asks for `application/json`.
+"""Pages of demo mode only (404 in production mode): `/dev/outbox`, the email the demo would
+have sent (HTML, or JSON when asked for `application/json`: the bundled example client reads
+it), and `/demo/callback`, where the demo app's redirect lands for someone trying it by hand.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ from domain.outbox import OutgoingEmail
 from domain.repositories import UnitOfWork
 
 OUTBOX_PATH = "/dev/outbox"
+CALLBACK_PATH = "/demo/callback"
 SHOWN = 50
 
 
-def outbox_routes(unit_of_work: Callable[[], UnitOfWork], renderer: Renderer) -> list[BaseRoute]:
+def demo_routes(unit_of_work: Callable[[], UnitOfWork], renderer: Renderer) -> list[BaseRoute]:
     def latest() -> list[OutgoingEmail]:
         with unit_of_work() as uow:
             return uow.outbox.latest(SHOWN)
@@ -45,4 +45,16 @@ def outbox_routes(unit_of_work: Callable[[], UnitOfWork], renderer: Renderer) ->
             return JSONResponse(body, headers=page_headers(https=renderer.https))
         return renderer.render(request, "web/outbox.html", messages=messages, values={}, errors={})
 
-    return [Route(OUTBOX_PATH, outbox, methods=["GET"])]
+    async def callback(request: Request) -> Response:
+        query = request.query_params
+        return renderer.render(
+            request,
+            "web/demo_callback.html",
+            error=query.get("error"),
+            received=bool(query.get("code")),
+        )
+
+    return [
+        Route(OUTBOX_PATH, outbox, methods=["GET"]),
+        Route(CALLBACK_PATH, callback, methods=["GET"]),
+    ]

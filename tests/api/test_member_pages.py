@@ -647,7 +647,7 @@ def test_the_code_email_speaks_the_language_of_the_page(member_plan: MemberPlan)
     assert "Ingrese este código para iniciar sesión." in message.text
 
 
-def test_the_demo_outbox_lists_messages_in_demo_mode_and_does_not_exist_in_production(
+def test_the_demo_outbox_and_callback_exist_in_demo_mode_only(
     member_plan: MemberPlan,
 ) -> None:
     from dataclasses import replace
@@ -662,13 +662,17 @@ def test_the_demo_outbox_lists_messages_in_demo_mode_and_does_not_exist_in_produ
     listed = member_plan.client.get("/dev/outbox", headers={"Accept": "application/json"})
     settings = member_plan.services.settings.model_copy(update={"mode": Mode.PRODUCTION})
     production = create_app(settings, replace(member_plan.services, settings=settings))
+    callback = member_plan.client.get("/demo/callback?code=abc&state=xyz")
     with TestClient(production) as client:
         absent = client.get("/dev/outbox")
+        no_callback = client.get("/demo/callback?code=abc")
 
     assert html.status_code == 200
     assert email in html.text
     assert any(m["to"] == email for m in listed.json()["messages"])
+    assert "The demo app received an authorization code" in callback.text
     assert absent.status_code == 404
+    assert no_callback.status_code == 404
 
 
 def _csrf(html: str) -> str:
