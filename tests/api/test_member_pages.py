@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+from joserfc import jws
+
 from domain.apps import GrantStatus
 from domain.members import RepresentationKind
 from domain.signin import mask_email
@@ -273,6 +276,17 @@ def test_signing_out_ends_the_session_for_good(member_plan: MemberPlan) -> None:
     assert replayed.get("/account").headers["location"] == "/login?next=%2Faccount"
 
 
+def test_notices_named_in_the_query_string_are_shown_only_when_the_page_has_them(
+    member_plan: MemberPlan,
+) -> None:
+    visitor = member_plan.signed_in(member_plan.people.adults[2])
+
+    for path in ("/login?done=nonsense", "/account?done=%7B%7B7*7%7D%7D", "/login?done="):
+        page = member_plan.visitor().get(path) if path.startswith("/login") else visitor.get(path)
+        assert page.status_code == 200, path
+        assert 'role="status"' not in page.text
+
+
 def test_next_never_leads_off_the_site(member_plan: MemberPlan) -> None:
     visitor = member_plan.visitor()
 
@@ -499,6 +513,8 @@ def test_a_parent_links_a_child_the_plan_lists_and_chooses_whose_records_an_app_
     issued = member_plan.exchange(redirect_query(allowed)["code"], params)
     assert issued.status_code == 200, issued.text
     assert issued.json()["patient"] == child.key
+    claims = orjson.loads(jws.extract_compact(issued.json()["id_token"].encode()).payload)
+    assert re.search(r"/fhir/r4/RelatedPerson/[\w-]+$", claims["fhirUser"])  # the parent, as listed
     read = fhir(member_plan, issued.json()["access_token"], f"Patient/{child.key}")
     assert read.status_code == 200
     assert (

@@ -112,7 +112,7 @@ class _Pages:
         if request.method == "GET":
             if await self._signed_in(request) is not None:
                 return _see_other(next_url or ACCOUNT_PATH)
-            done = request.query_params.get("done")
+            done = _known(request.query_params.get("done"), "expired", "signed_out")
             return await self._form(request, "web/login.html", next_url=next_url, done=done)
         form = await request.form()
         if not await self._csrf_ok(request, form):
@@ -316,7 +316,7 @@ class _Pages:
             signed_in,
             "web/account.html",
             members=members,
-            done=request.query_params.get("done"),
+            done=_known(request.query_params.get("done"), "revoked", "linked"),
         )
 
     async def revoke(self, request: Request) -> Response:
@@ -531,6 +531,11 @@ class _Pages:
         with self.context.unit_of_work() as uow:
             sessions.end_session(uow, session_id, self.context.clock())
             uow.commit()
+
+
+def _known(value: str | None, *known: str) -> str | None:
+    """A notice named in the query string, if it is one the page has (others are ignored)."""
+    return value if value in known else None
 
 
 def _fields(form: FormData) -> Mapping[str, str]:
