@@ -30,8 +30,9 @@ from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_rou
 from api.settings import Mode, Settings
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
+from api.web.member.pages import MemberPagesContext
 from api.web.member.rendering import Renderer
-from api.web.member.routes import MemberPagesContext, member_routes
+from api.web.member.routes import member_routes
 from auth.members.codes import CodeService
 from auth.members.journeys import SignInJourneys
 from auth.members.sessions import SessionCookie
