@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -73,6 +74,9 @@ def _version_columns() -> list[Column[Any]]:
         Column("last_updated", UtcDateTime, nullable=False),
         Column("content_hash", String(128), nullable=False),
         Column("ingestion_run_id", String(64)),
+        # The FHIR rendition (`domain.records.Rendition`); NULL for versions stored before it.
+        Column("fhir_meta", LargeBinary),
+        Column("fhir_body", LargeBinary),
     ]
 
 

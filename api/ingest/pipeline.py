@@ -25,13 +25,13 @@ from typing import Any
 import orjson
 import sqlalchemy.exc
 
-from api.fhir import mappers, resources
+from api.fhir import mappers, renditions, resources
 from api.ingest.items import SourceItem
 from api.ingest.rejects import Reject, RejectWriter
 from api.ingest.sources import read
 from domain import ingestion
 from domain.errors import InvalidRecord, NoMember
-from domain.records import Record, RecordKey, member_key_of, record_key
+from domain.records import Record, RecordKey, Rendition, member_key_of, record_key
 from domain.repositories import UnitOfWork
 from domain.runs import IngestionRun, IngestionStatus
 
@@ -80,6 +80,7 @@ class Prepared:
     issues: list[resources.ValidationIssue]
     record: Record | None = None
     content_hash: str | None = None
+    rendition: Rendition | None = None
     refusal: tuple[str | None, str] | None = None
 
 
@@ -100,7 +101,7 @@ def _prepare(resource: dict[str, Any]) -> Prepared:
         return Prepared([])
     except InvalidRecord as exc:
         return Prepared([], refusal=(exc.path, exc.reason))
-    return Prepared([], record, content_hash(resource))
+    return Prepared([], record, content_hash(resource), renditions.rendition_of(record))
 
 
 class _InlineExecutor(Executor):
@@ -236,8 +237,8 @@ def _map(
         if made.refusal is not None:
             refused.append(Reject.of(item, [made.refusal]))
             continue
-        if made.record is not None and made.content_hash is not None:
-            record, digest = made.record, made.content_hash
+        if made.record is not None and made.content_hash and made.rendition is not None:
+            record, digest, rendition = made.record, made.content_hash, made.rendition
         else:
             try:
                 _resolve_member_identifier(item.resource, uow)
@@ -245,9 +246,9 @@ def _map(
             except InvalidRecord as exc:
                 refused.append(Reject.of(item, [(exc.path, exc.reason)]))
                 continue
-            digest = content_hash(item.resource)
+            digest, rendition = content_hash(item.resource), renditions.rendition_of(record)
         members_in_batch[record_key(record)] = member_key_of(record)
-        incoming.append(ingestion.Incoming(record, digest))
+        incoming.append(ingestion.Incoming(record, digest, rendition))
     return incoming, refused
 
 
