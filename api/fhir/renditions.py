@@ -19,7 +19,7 @@ import orjson
 from api.fhir import mappers
 from domain.records import Record, Rendition, StoredRecord, record_key
 from domain.repositories import UnitOfWork
-from domain.values import JsonObject
+from domain.values import JsonObject, RecordMeta
 
 _FRAME = ("resourceType", "id", "meta")
 _EMPTY = b"{}"
@@ -58,15 +58,19 @@ def resource_bytes(stored: StoredRecord) -> bytes:
 
     A version stored before renditions existed is rendered from its record.
     """
-    rendition = stored.rendition
-    if rendition is None:
+    if stored.rendition is None:
         return orjson.dumps(mappers.to_fhir(stored.require_record()))
-    meta = orjson.dumps(mappers.version_meta(stored.meta))
+    return frame(stored.resource_type, stored.id, stored.meta, stored.rendition)
+
+
+def frame(resource_type: str, id: str, version: RecordMeta, rendition: Rendition) -> bytes:
+    """`resourceType`, `id` and `meta` (the version's, then the rendition's), then the body."""
+    meta = orjson.dumps(mappers.version_meta(version))
     if rendition.meta != _EMPTY:
         meta = meta[:-1] + b"," + rendition.meta[1:]
     head = b'{"resourceType":%b,"id":%b,"meta":%b' % (
-        orjson.dumps(stored.resource_type),
-        orjson.dumps(stored.id),
+        orjson.dumps(resource_type),
+        orjson.dumps(id),
         meta,
     )
     if rendition.body == _EMPTY:
