@@ -2,7 +2,8 @@
 
 Every item knows where it came from (file and line or entry) so that a reject
 can be found and fixed. Nothing here holds more than one file's Bundle in
-memory; NDJSON and CSV files are read line by line.
+memory; NDJSON and CSV files are read line by line, and NDJSON lines are not
+even parsed here: the loader's workers parse and check them (`readable`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _read_ndjson(path: Path) -> Iterator[SourceItem]:
             text = line.strip()
             if not text:
                 continue
-            yield parse(str(path), f"line {number}", text)
+            yield SourceItem(str(path), f"line {number}", text)
 
 
 def _read_json(path: Path) -> Iterator[SourceItem]:
@@ -69,19 +70,22 @@ def _read_json(path: Path) -> Iterator[SourceItem]:
 
 
 def parse(source: str, position: str, raw: bytes) -> SourceItem:
+    resource, problem = readable(raw)
+    if problem is not None:
+        return SourceItem(source, position, raw, error=problem[1], error_path=problem[0])
+    return SourceItem(source, position, raw, resource=resource)
+
+
+def readable(raw: bytes) -> tuple[dict[str, Any] | None, tuple[str | None, str] | None]:
+    """The resource `raw` holds, or the FHIR path (if any) and reason it cannot be read."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return SourceItem(source, position, raw, error=f"not valid JSON: {exc}")
+        return None, (None, f"not valid JSON: {exc}")
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        return SourceItem(
-            source,
-            position,
-            raw,
-            error="not a FHIR resource: a JSON object with a resourceType is expected",
-            error_path="resourceType",
-        )
-    return SourceItem(source, position, raw, resource=value)
+        reason = "not a FHIR resource: a JSON object with a resourceType is expected"
+        return None, ("resourceType", reason)
+    return value, None
 
 
 def unpack_bundle(source: str, bundle: dict[str, Any]) -> Iterator[SourceItem]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from api.ingest.sources import read
+from api.ingest.sources import read, readable
 
 
 def write_json(path: Path, value: dict[str, Any]) -> Path:
@@ -82,12 +82,28 @@ def test_ndjson_lines_keep_their_numbers_and_blank_lines_are_skipped(tmp_path: P
         orjson.dumps(a_patient("a")) + b"\n\n" + b"{not json\n" + orjson.dumps(a_patient("b"))
     )
     items = list(read([path]))
-    assert [(i.position, i.resource is not None) for i in items] == [
-        ("line 1", True),
-        ("line 3", False),
-        ("line 4", True),
+    assert [(i.position, i.raw) for i in items] == [
+        ("line 1", orjson.dumps(a_patient("a"))),
+        ("line 3", b"{not json"),
+        ("line 4", orjson.dumps(a_patient("b"))),
     ]
-    assert items[1].error is not None and items[1].error.startswith("not valid JSON")
+
+
+def test_ndjson_lines_are_left_for_the_workers_to_parse(tmp_path: Path) -> None:
+    path = tmp_path / "Patient.ndjson"
+    path.write_bytes(orjson.dumps(a_patient("a")) + b"\n{not json\n[1]\n")
+    good, broken, array = read([path])
+
+    assert good.resource is None and good.error is None
+    assert good.json() == good.raw and good.parsed() == a_patient("a")
+    assert readable(good.raw) == (a_patient("a"), None)
+    resource, problem = readable(broken.raw)
+    assert resource is None and problem is not None
+    assert problem[0] is None and problem[1].startswith("not valid JSON")
+    assert readable(array.raw) == (
+        None,
+        ("resourceType", "not a FHIR resource: a JSON object with a resourceType is expected"),
+    )
 
 
 def test_folders_are_read_recursively_in_a_stable_order(tmp_path: Path) -> None:
