@@ -108,6 +108,7 @@ coverages = Table(
     Column("document", Json(), nullable=False),
     *_version_columns(),
     Index(None, "member_key", "period_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -128,6 +129,7 @@ claims = Table(
     *_version_columns(),
     Index(None, "member_key", "claim_type", "service_start"),
     Index(None, "member_key", "billable_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -144,6 +146,7 @@ encounters = Table(
     Column("document", Json(), nullable=False),
     *_version_columns(),
     Index(None, "member_key", "class_code", "date_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -168,6 +171,7 @@ clinical_records = Table(
     Index(None, "id"),
     Index(None, "member_key", "kind", "date_start"),
     Index(None, "member_key", "kind", "code"),
+    Index(None, "member_key", "kind", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
