@@ -25,6 +25,7 @@ from rich.table import Table
 from api import demo as demo_setup
 from api.app import Services, bootstrap, create_app
 from api.example_client import ExampleClient, LaunchFailed, MemberDetails
+from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
 from api.settings import Mode, Settings
 from api.synthetic import generate_plan
@@ -47,8 +48,16 @@ def main() -> None:
 def db_upgrade() -> None:
     """Migrate the database to the current schema."""
     with bootstrap(Settings()) as services:
-        schema.upgrade(services.engine)
+        _upgrade(services)
     console.print(f"database schema is current ({schema.head_revision()})")
+
+
+def _upgrade(services: Services) -> None:
+    """Migrate the schema, then render the record versions stored before renditions existed."""
+    schema.upgrade(services.engine)
+    rendered = renditions.fill_missing(services.unit_of_work)
+    if rendered:
+        console.print(f"rendered {rendered:,} stored record versions for the FHIR API")
 
 
 @db_app.command("status")
@@ -101,7 +110,7 @@ def _require_current_schema(settings: Settings, services: Services) -> None:
             "Run `pai db upgrade` (with the same PAI_DATABASE_URL) and start again."
         )
         raise typer.Exit(2)
-    schema.upgrade(services.engine)
+    _upgrade(services)
 
 
 @app.command("ingest")
@@ -209,7 +218,7 @@ def demo(
     """Create the embedded database, load a demo plan, and serve it."""
     settings = Settings(mode=Mode.DEMO)
     with bootstrap(settings) as services:
-        schema.upgrade(services.engine)
+        _upgrade(services)
         introduction = demo_setup.prepare(
             services,
             data_dir=DEMO_DATA,

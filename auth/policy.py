@@ -20,7 +20,7 @@ from auth import scopes
 from auth.principal import AppPrincipal, Principal, StaffPrincipal
 from domain.access import AccessScope, Interaction
 from domain.audit import AccessEvent, Outcome
-from domain.records import Record, RecordKey, categories_of, member_key_of, resource_type_of
+from domain.records import Form, RecordKey, StoredRecord
 from domain.repositories import ScopedRecordRepository, UnitOfWork
 from domain.search import InvalidPagePosition, PagePosition, RecordPage, SearchQuery
 
@@ -103,12 +103,13 @@ class MemberRecords:
         uow: UnitOfWork,
         *,
         clock: Callable[[], datetime],
+        form: Form,
     ) -> None:
         self.principal = principal
         self.scope = access_scope(principal)
         self._uow = uow
         self._clock = clock
-        self.repository: ScopedRecordRepository = uow.scoped(self.scope)
+        self.repository: ScopedRecordRepository = uow.scoped(self.scope, form)
 
     def require(self, resource_type: str, interaction: Interaction, facts: RequestFacts) -> None:
         """Refuse (and audit) a request for a type the principal's scopes do not grant."""
@@ -118,7 +119,7 @@ class MemberRecords:
 
     def read(
         self, key: RecordKey, facts: RequestFacts, version_id: int | None = None
-    ) -> Record | None:
+    ) -> StoredRecord | None:
         """The record, or None when it is missing or not the principal's to see (alike)."""
         self.require(key[0], Interaction.READ, facts)
         found = (
@@ -136,7 +137,7 @@ class MemberRecords:
         facts: RequestFacts,
         *,
         position: PagePosition | None = None,
-        accept: Callable[[Record], bool] | None = None,
+        accept: Callable[[StoredRecord], bool] | None = None,
     ) -> tuple[RecordPage, int]:
         """A page of matches and the total, both counted after the policy."""
         self.require(query.resource_type, Interaction.SEARCH, facts)
@@ -152,7 +153,7 @@ class MemberRecords:
         self.audit(facts, Outcome.ALLOWED, query.resource_type, len(shown))
         return page, total
 
-    def include(self, keys: Sequence[RecordKey], facts: RequestFacts) -> list[Record]:
+    def include(self, keys: Sequence[RecordKey], facts: RequestFacts) -> list[StoredRecord]:
         """Records referenced by search matches (`_include`), those the principal may read."""
         wanted = [k for k in keys if self.scope.allows(k[0], Interaction.READ)]
         found = self.visible(self.repository.get_many(wanted), Interaction.READ)
@@ -167,8 +168,8 @@ class MemberRecords:
         *,
         position: PagePosition | None,
         limit: int,
-        accept: Callable[[Record], bool] | None = None,
-    ) -> tuple[list[Record], list[tuple[str, str]], bool]:
+        accept: Callable[[StoredRecord], bool] | None = None,
+    ) -> tuple[list[StoredRecord], list[tuple[str, str]], bool]:
         """A page of every record of the member, type by type in the order of `types`.
 
         Types the scopes do not grant are skipped (the app asked for everything it
@@ -180,7 +181,7 @@ class MemberRecords:
             if position.key[0] not in granted:
                 raise InvalidPagePosition(position.key[0])
             start = granted.index(position.key[0])
-        records: list[Record] = []
+        records: list[StoredRecord] = []
         keys: list[tuple[str, str]] = []
         more = False
         for index in range(start, len(granted)):
@@ -209,7 +210,9 @@ class MemberRecords:
         self.audit(facts, Outcome.ALLOWED, "(everything)", len(shown))
         return shown, keys, more
 
-    def referring(self, resource_type: str, accept: Callable[[Record], bool]) -> list[Record]:
+    def referring(
+        self, resource_type: str, accept: Callable[[StoredRecord], bool]
+    ) -> list[StoredRecord]:
         """Records of `resource_type` that `accept` picks (`_revinclude`); none if not granted."""
         if not self.scope.allows(resource_type, Interaction.SEARCH):
             return []
@@ -219,26 +222,26 @@ class MemberRecords:
         return self.visible(page.records)
 
     def _with_category_limit(
-        self, resource_type: str, accept: Callable[[Record], bool] | None
-    ) -> Callable[[Record], bool] | None:
+        self, resource_type: str, accept: Callable[[StoredRecord], bool] | None
+    ) -> Callable[[StoredRecord], bool] | None:
         """`accept`, narrowed to the search category limit of the scope, if it has one."""
         if not self.scope.access_to(resource_type).categories(Interaction.SEARCH):
             return accept
 
-        def searchable(record: Record) -> bool:
+        def searchable(record: StoredRecord) -> bool:
             return self.may_see(record, Interaction.SEARCH) and (accept is None or accept(record))
 
         return searchable
 
     def visible(
-        self, records: Sequence[Record], interaction: Interaction = Interaction.SEARCH
-    ) -> list[Record]:
+        self, records: Sequence[StoredRecord], interaction: Interaction = Interaction.SEARCH
+    ) -> list[StoredRecord]:
         """The belt-and-braces filter every fetched record passes before it leaves."""
         return [r for r in records if self.may_see(r, interaction)]
 
-    def may_see(self, record: Record, interaction: Interaction) -> bool:
+    def may_see(self, record: StoredRecord, interaction: Interaction) -> bool:
         return self.scope.may_see(
-            resource_type_of(record), member_key_of(record), categories_of(record), interaction
+            record.resource_type, record.member_key, record.categories, interaction
         )
 
     def audit(

@@ -4,19 +4,17 @@ The floor is the least any server of these records must do: a bare Starlette
 app (no authentication, no policy, no audit) served the same way, whose
 routes run one SQL statement on the same tables and send the rows back:
 
-- read: the stored document, fetched by primary key and returned as-is;
+- read: the stored rendition, fetched by primary key and framed with its
+  version (`api.fhir.renditions.frame`, as PAI frames it);
 - the first ExplanationOfBenefit page: the member's first 50 claim rows by id,
-  serialized into a searchset Bundle with orjson;
+  framed the same way into a searchset Bundle with orjson;
 - `$everything`: every row of the member in the five record tables, in pages
   of 200 with next links (one statement per table a page touches).
 
-The stored document is the domain entity's JSON (`persistence.codec`), not
-FHIR JSON, so the floor's bodies are of about the same size as PAI's, not
-the same bytes.
-
-PAI does that plus bearer-token resolution, the policy's scoping and
-re-checks, an audit event committed per request, and rendering each record
-as FHIR JSON. Targets, each at 1 and 32 concurrent clients:
+So the floor sends the same resource bytes PAI sends. PAI does that plus
+bearer-token resolution, the policy's scoping and re-checks, keyset paging,
+totals and an audit event committed per request. Targets, each at 1 and 32
+concurrent clients:
 
 1. read by id: at least 15% of the floor's requests/s;
 2. first EOB search page (50 of a member's 1,000 claims): median latency at
@@ -63,13 +61,14 @@ import orjson
 import psutil
 import sqlalchemy
 import uvicorn
-from sqlalchemy import Table, Text, bindparam, cast, func, literal, select, tuple_
+from sqlalchemy import Table, bindparam, func, literal, select, tuple_
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.app import bootstrap, create_app
+from api.fhir import renditions
 from api.ingest.pipeline import ingest
 from api.settings import Settings
 from api.synthetic import generate_plan
@@ -77,6 +76,8 @@ from auth.tokens import TokenService
 from domain.apps import App, AppStatus, ClientType, ConsentGrant, GrantStatus
 from domain.clinical import REFERENCE_KINDS
 from domain.members import Account
+from domain.records import Rendition
+from domain.values import RecordMeta
 from persistence import database, schema, tables
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -317,6 +318,19 @@ EVERYTHING_TABLES: tuple[tuple[Table, str | None], ...] = (
 )
 
 
+def _stored_form(table: Table) -> tuple[Any, ...]:
+    """The columns a record is served from: its version and the rendition stored with it."""
+    c = table.c
+    return c.version_id, c.last_updated, c.content_hash, c.fhir_meta, c.fhir_body
+
+
+def _framed(resource_type: str, record_id: str, row: Any) -> bytes:
+    """The stored rendition framed with its version, as PAI frames it."""
+    version = RecordMeta(row.version_id, row.last_updated, row.content_hash)
+    rendition = Rendition(meta=row.fhir_meta, body=row.fhir_body)
+    return renditions.frame(resource_type, record_id, version, rendition)
+
+
 def floor_app(url: str, base_url: str) -> Starlette:
     """Bare Starlette on the same tables: one statement a request, no auth, policy or audit.
 
@@ -324,25 +338,24 @@ def floor_app(url: str, base_url: str) -> Starlette:
     """
     engine = sqlalchemy.create_engine(database.normalize_url(url), json_deserializer=orjson.loads)
     claims = tables.claims
-    read_statement = select(cast(claims.c.document, Text)).where(claims.c.id == bindparam("id"))
+    read_statement = select(*_stored_form(claims)).where(claims.c.id == bindparam("id"))
 
     def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
 
     def read(request: Request) -> Response:
+        record_id = request.path_params["id"]
         with engine.connect() as connection:
-            document = connection.execute(
-                read_statement, {"id": request.path_params["id"]}
-            ).scalar_one_or_none()
-        if document is None:
+            row = connection.execute(read_statement, {"id": record_id}).one_or_none()
+        if row is None:
             return Response(status_code=404)
-        return Response(document.encode(), media_type=FHIR_JSON)
+        return Response(_framed("ExplanationOfBenefit", record_id, row), media_type=FHIR_JSON)
 
     def search(request: Request) -> Response:
         member = request.query_params["patient"]
         count = int(request.query_params.get("_count", SEARCH_COUNT))
         statement = (
-            select(claims.c.id, claims.c.document)
+            select(claims.c.id, *_stored_form(claims))
             .where(claims.c.member_key == member)
             .order_by(claims.c.id)
             .limit(count + 1)
@@ -358,7 +371,7 @@ def floor_app(url: str, base_url: str) -> Starlette:
         entries = [
             {
                 "fullUrl": f"{url}/{row.id}",
-                "resource": row.document,
+                "resource": orjson.Fragment(_framed("ExplanationOfBenefit", row.id, row)),
                 "search": {"mode": "match"},
             }
             for row in rows[:count]
@@ -380,7 +393,7 @@ def floor_app(url: str, base_url: str) -> Starlette:
                 table, fixed_type = EVERYTHING_TABLES[index]
                 id_column = table.c.member_key if table is tables.members else table.c.id
                 type_column = table.c.kind if fixed_type is None else literal(fixed_type)
-                statement = select(type_column, id_column, table.c.document).where(
+                statement = select(type_column, id_column, *_stored_form(table)).where(
                     table.c.member_key == member
                 )
                 if page is not None and index == start:
@@ -393,7 +406,7 @@ def floor_app(url: str, base_url: str) -> Starlette:
                 rows = connection.execute(
                     statement.order_by(*order).limit(count + 1 - len(found))
                 ).all()
-                found += [(index, kind, record_id, document) for kind, record_id, document in rows]
+                found += [(index, row[0], row[1], _framed(row[0], row[1], row)) for row in rows]
                 if len(found) > count:
                     break
         url = f"{base_url}/Patient/{member}/$everything"
@@ -406,7 +419,7 @@ def floor_app(url: str, base_url: str) -> Starlette:
         entries = [
             {
                 "fullUrl": f"{base_url}/{kind}/{record_id}",
-                "resource": document,
+                "resource": orjson.Fragment(document),
                 "search": {"mode": "match"},
             }
             for _, kind, record_id, document in found[:count]

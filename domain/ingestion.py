@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from domain.coverage import Coverage
 from domain.members import Member, MemberNumberSource
-from domain.records import Record, record_key
+from domain.records import Record, Rendition, record_key
 from domain.repositories import UnitOfWork
 from domain.values import Identifier, RecordMeta
 
@@ -38,10 +38,11 @@ def member_number_from_identifiers(identifiers: Sequence[Identifier]) -> str | N
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A mapped record and the hash of the source content it came from."""
+    """A mapped record, the hash of the source content it came from, and its FHIR rendition."""
 
     record: Record
     content_hash: str
+    rendition: Rendition
 
 
 class Change(StrEnum):
@@ -85,7 +86,9 @@ def load_batch(
             ingestion_run_id=run_id,
         )
         record = _with_member_number(uow, item.record)
-        uow.records.save(replace(record, meta=meta), is_new=previous is None)
+        uow.records.save(
+            replace(record, meta=meta), is_new=previous is None, rendition=item.rendition
+        )
         if isinstance(record, Coverage):
             _adopt_subscriber_number(uow, record)
         outcome.count(resource_type, Change.CREATED if previous is None else Change.UPDATED)

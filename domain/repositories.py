@@ -13,7 +13,7 @@ from domain.audit import AccessEvent, GrantUsage
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, CodeTake, SigningKey
 from domain.outbox import OutgoingEmail
-from domain.records import Record, RecordKey
+from domain.records import Form, Record, RecordKey, Rendition, StoredRecord
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.sessions import BrowserSession
@@ -29,8 +29,19 @@ class RecordRepository(Protocol):
         """The current version's meta of each of `keys` that is stored."""
         ...
 
-    def save(self, record: Record, *, is_new: bool) -> None:
-        """Store `record` (which carries its new meta) as the current version and in history."""
+    def save(self, record: Record, *, is_new: bool, rendition: Rendition) -> None:
+        """Store `record` (which carries its new meta) as the current version and in history.
+
+        `rendition` is what the FHIR facade serves for this version.
+        """
+        ...
+
+    def without_rendition(self, limit: int) -> list[Record]:
+        """Up to `limit` current versions stored before versions had renditions."""
+        ...
+
+    def set_rendition(self, key: RecordKey, rendition: Rendition) -> None:
+        """Give the current version of `key` its rendition (for versions stored without one)."""
         ...
 
     def get(self, key: RecordKey) -> Record | None: ...
@@ -60,13 +71,22 @@ class ScopedRecordRepository(Protocol):
     @property
     def scope(self) -> AccessScope: ...
 
-    def get(self, key: RecordKey, interaction: Interaction = Interaction.READ) -> Record | None:
+    @property
+    def form(self) -> Form:
+        """What each record read brings back (see `Form`)."""
+        ...
+
+    def get(
+        self, key: RecordKey, interaction: Interaction = Interaction.READ
+    ) -> StoredRecord | None:
         """The current version, or None when it is missing or outside the scope (alike)."""
         ...
 
-    def get_version(self, key: RecordKey, version_id: int) -> Record | None: ...
+    def get_version(self, key: RecordKey, version_id: int) -> StoredRecord | None:
+        """A version from history, always with its domain record (history keeps no rendition)."""
+        ...
 
-    def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
+    def get_many(self, keys: Sequence[RecordKey]) -> list[StoredRecord]:
         """Those of `keys` the scope may read."""
         ...
 
@@ -76,12 +96,14 @@ class ScopedRecordRepository(Protocol):
         *,
         position: PagePosition | None = None,
         limit: int,
-        accept: Callable[[Record], bool] | None = None,
+        accept: Callable[[StoredRecord], bool] | None = None,
     ) -> RecordPage:
         """Up to `limit` matches after `position`; `accept` decides what SQL cannot."""
         ...
 
-    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int: ...
+    def count(
+        self, query: SearchQuery, accept: Callable[[StoredRecord], bool] | None = None
+    ) -> int: ...
 
 
 class IngestionRunRepository(Protocol):
@@ -504,7 +526,7 @@ class UnitOfWork(Protocol):
     @property
     def member_sessions(self) -> BrowserSessionRepository: ...
 
-    def scoped(self, scope: AccessScope) -> ScopedRecordRepository:
+    def scoped(self, scope: AccessScope, form: Form) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""
         ...
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import TypeAlias
 
 from domain.errors import DomainError
-from domain.records import Record
+from domain.records import StoredRecord
 from domain.values import JsonObject, Reference
 
 DEFAULT_COUNT = 50
@@ -895,7 +895,7 @@ class PagePosition:
 class RecordPage:
     """One page of search matches in order, with each one's sort key for the next cursor."""
 
-    records: tuple[Record, ...]
+    records: tuple[StoredRecord, ...]
     keys: tuple[tuple[str, str], ...]
     more: bool
     """Whether more matches lie beyond this page in the direction it was read."""

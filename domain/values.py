@@ -6,6 +6,7 @@ language of every source and consumer, but they are plain frozen dataclasses.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -130,3 +131,15 @@ def parse_fhir_date(value: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         return None
+
+
+def last_fhir_day(value: str | None) -> date | None:
+    """The last day a FHIR date covers: `2024` ends on 2024-12-31, `2024-02` on the 29th."""
+    start = parse_fhir_date(value)
+    if start is None or value is None:
+        return None
+    if len(value) == 4:
+        return date(start.year, 12, 31)
+    if len(value) == 7:
+        return date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
+    return start

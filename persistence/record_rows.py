@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -15,7 +14,7 @@ from domain.coverage import Coverage
 from domain.matching import normalize_member_id, normalize_name
 from domain.members import Member
 from domain.records import Record, RecordKey
-from domain.values import CodeableConcept, Coding, parse_fhir_date
+from domain.values import CodeableConcept, Coding, last_fhir_day, parse_fhir_date
 from persistence import tables
 
 # Resource types with a table of their own; every other type is a clinical or reference record.
@@ -77,6 +76,23 @@ def class_of_history(resource_type: str, document: dict[str, Any]) -> type[Any]:
     return ClinicalRecord if "member_key" in document else ReferenceRecord
 
 
+# The columns holding the first and last day of care of each table's records.
+_CARE_DATE_COLUMNS: dict[Table, tuple[str, str]] = {
+    tables.coverages: ("period_start", "period_end"),
+    tables.claims: ("service_start", "service_end"),
+    tables.encounters: ("date_start", "date_end"),
+    tables.clinical_records: ("date_start", "date_end"),
+}
+
+
+def care_dates_of_row(table: Table, row: Any) -> tuple[date | None, date | None]:
+    """The first and last day of care a stored row covers (as `domain.records.care_dates`)."""
+    columns = _CARE_DATE_COLUMNS.get(table)
+    if columns is None:
+        return None, None
+    return row[columns[0]], row[columns[1]]
+
+
 def search_columns(record: Record) -> dict[str, Any]:
     """The key and searchable columns of `record`'s row (document and meta aside)."""
     match record:
@@ -97,7 +113,7 @@ def search_columns(record: Record) -> dict[str, Any]:
                 "member_key": record.member_key,
                 "status": record.status,
                 "period_start": parse_fhir_date(period.start) if period else None,
-                "period_end": last_day(period.end) if period else None,
+                "period_end": last_fhir_day(period.end) if period else None,
                 "subscriber_id": record.subscriber_id,
                 "relationship_code": _relationship_code(record),
             }
@@ -110,7 +126,7 @@ def search_columns(record: Record) -> dict[str, Any]:
                 "claim_type": record.claim_type.value,
                 "status": record.status,
                 "billable_start": parse_fhir_date(billable.start) if billable else None,
-                "billable_end": last_day(billable.end) if billable else None,
+                "billable_end": last_fhir_day(billable.end) if billable else None,
                 "service_start": service_start,
                 "service_end": service_end,
                 "created": parse_fhir_date(record.created),
@@ -123,7 +139,7 @@ def search_columns(record: Record) -> dict[str, Any]:
                 "status": record.status,
                 "class_code": record.class_code,
                 "date_start": parse_fhir_date(period.start) if period else None,
-                "date_end": last_day(period.end) if period else None,
+                "date_end": last_fhir_day(period.end) if period else None,
             }
         case ClinicalRecord():
             first = _first_coding(record.code)
@@ -147,18 +163,6 @@ def search_columns(record: Record) -> dict[str, Any]:
 def tokens(concepts: Iterable[CodeableConcept]) -> list[str]:
     """`system|code` for every coding with a code (FHIR token search syntax)."""
     return [f"{c.system or ''}|{c.code}" for concept in concepts for c in concept.codings if c.code]
-
-
-def last_day(value: str | None) -> date | None:
-    """The last day a FHIR date covers: `2024` ends on 2024-12-31, `2024-02` on the 29th."""
-    start = parse_fhir_date(value)
-    if start is None or value is None:
-        return None
-    if len(value) == 4:
-        return date(start.year, 12, 31)
-    if len(value) == 7:
-        return date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
-    return start
 
 
 def _first_coding(concept: CodeableConcept | None) -> Coding | None:

@@ -23,7 +23,7 @@ from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, CodeTake, Redemption, SigningKey
 from domain.outbox import MAX_DELIVERY_ATTEMPTS, OutgoingEmail
-from domain.records import Record, RecordKey, member_key_of, record_key
+from domain.records import Record, RecordKey, Rendition, member_key_of, record_key
 from domain.runs import IngestionRun
 from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
@@ -96,7 +96,7 @@ class SqlRecordRepository:
             record_id: str = row[0]
             yield resource_type, record_id, RecordMeta(*row[1:])
 
-    def save(self, record: Record, *, is_new: bool) -> None:
+    def save(self, record: Record, *, is_new: bool, rendition: Rendition) -> None:
         meta = record.meta
         if meta is None:
             raise ValueError(f"{record_key(record)} has no meta to store")
@@ -112,6 +112,7 @@ class SqlRecordRepository:
             "ingestion_run_id": meta.ingestion_run_id,
         }
         row = record_rows.search_columns(record) | version | {"document": document}
+        row |= {"fhir_meta": rendition.meta, "fhir_body": rendition.body}
         key = record_key(record)
         updated = 0
         if not is_new:
@@ -131,6 +132,29 @@ class SqlRecordRepository:
                 **version,
             }
         )
+
+    def without_rendition(self, limit: int) -> list[Record]:
+        self.flush()
+        found: list[Record] = []
+        for table, cls in record_rows.CLASS_OF_TABLE.items():
+            if len(found) >= limit:
+                break
+            query = select(table).where(table.c.fhir_body.is_(None)).limit(limit - len(found))
+            for row in self._session.execute(query).mappings():
+                found.append(cast(Record, codec.from_json(cls, row["document"], meta=_meta(row))))
+        return found
+
+    def set_rendition(self, key: RecordKey, rendition: Rendition) -> None:
+        self.flush()
+        for table in record_rows.tables_of_type(key[0]):
+            result = self._session.execute(
+                update(table)
+                .where(record_rows.key_condition(table, key))
+                .values(fhir_meta=rendition.meta, fhir_body=rendition.body)
+            )
+            if cast(CursorResult[Any], result).rowcount:
+                return
+        raise NotFound(*key)
 
     def get(self, key: RecordKey) -> Record | None:
         self.flush()

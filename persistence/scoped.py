@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, case, false, func, null, or_, select, true
 from sqlalchemy.orm import Session
 
+from domain import records as domain_records
 from domain.access import AccessScope, Interaction
 from domain.clinical import REFERENCE_KINDS
-from domain.records import Record, RecordKey
+from domain.records import Form, Record, RecordKey, Rendition, StoredRecord
 from domain.search import (
     InvalidPagePosition,
     PagePosition,
@@ -32,25 +33,28 @@ from persistence import search as search_sql
 
 
 class SqlScopedRecordRepository:
-    """The records one scope may see, and nothing else."""
+    """The records one scope may see, and nothing else, in the form asked for."""
 
-    def __init__(self, session: Session, scope: AccessScope) -> None:
+    def __init__(self, session: Session, scope: AccessScope, form: Form) -> None:
         self._session = session
         self.scope = scope
+        self.form = form
 
-    def get(self, key: RecordKey, interaction: Interaction = Interaction.READ) -> Record | None:
+    def get(
+        self, key: RecordKey, interaction: Interaction = Interaction.READ
+    ) -> StoredRecord | None:
         resource_type, _ = key
         for table in record_rows.tables_of_type(resource_type):
-            query = select(table).where(
+            query = select(*self._columns(table)).where(
                 record_rows.key_condition(table, key),
                 self.condition(table, resource_type, interaction),
             )
             row = self._session.execute(query).mappings().first()
             if row is not None:
-                return _record(table, row)
+                return _stored(table, row)
         return None
 
-    def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+    def get_version(self, key: RecordKey, version_id: int) -> StoredRecord | None:
         resource_type, record_id = key
         history = tables.record_history
         query = select(history).where(
@@ -63,11 +67,13 @@ class SqlScopedRecordRepository:
         if row is None:
             return None
         cls = record_rows.class_of_history(resource_type, row["document"])
-        return cast(Record, codec.from_json(cls, row["document"], meta=_meta(row)))
+        return domain_records.stored(
+            cast(Record, codec.from_json(cls, row["document"], meta=_meta(row)))
+        )
 
-    def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
+    def get_many(self, keys: Sequence[RecordKey]) -> list[StoredRecord]:
         """The records of `keys` this scope may read (for `_include`), in no particular order."""
-        found: list[Record] = []
+        found: list[StoredRecord] = []
         for key in dict.fromkeys(keys):
             record = self.get(key)
             if record is not None:
@@ -80,7 +86,7 @@ class SqlScopedRecordRepository:
         *,
         position: PagePosition | None = None,
         limit: int,
-        accept: Callable[[Record], bool] | None = None,
+        accept: Callable[[StoredRecord], bool] | None = None,
     ) -> RecordPage:
         """Up to `limit` matches after (or before) `position`, in the query's order.
 
@@ -93,15 +99,16 @@ class SqlScopedRecordRepository:
         descending = (sort is not None and sort.descending) != (
             position is not None and position.before
         )
-        base = select(table).where(*self._where(table, query))
+        base = select(*self._columns(table)).where(*self._where(table, query))
         ordered = base.order_by(
             column.desc() if descending else column.asc(),
             search_sql.id_column(table).desc() if descending else search_sql.id_column(table),
         )
-        records: list[Record] = []
+        records: list[StoredRecord] = []
         keys: list[tuple[str, str]] = []
         after = None if position is None else (_parse_key(position.key[0], kind), position.key[1])
-        batch = max(limit + 1, 50)
+        # Without `accept` every row is a match: one more than the page tells if there is more.
+        batch = limit + 1 if accept is None else max(limit + 1, 50)
         while len(records) <= limit:
             statement = (
                 ordered
@@ -110,7 +117,7 @@ class SqlScopedRecordRepository:
             )
             rows = self._session.execute(statement.limit(batch)).mappings().all()
             for row in rows:
-                record = _record(table, row)
+                record = _stored(table, row)
                 if accept is None or accept(record):
                     records.append(record)
                     keys.append(_key_of(row, table, sort))
@@ -125,15 +132,29 @@ class SqlScopedRecordRepository:
             keys.reverse()
         return RecordPage(tuple(records), tuple(keys), more)
 
-    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int:
+    def count(
+        self, query: SearchQuery, accept: Callable[[StoredRecord], bool] | None = None
+    ) -> int:
         """How many records match, after the scope and `accept`."""
         table = self._table_for(query.resource_type)
         where = self._where(table, query)
         if accept is None:
             statement = select(func.count()).select_from(table).where(*where)
             return int(self._session.execute(statement).scalar_one())
-        rows = self._session.execute(select(table).where(*where)).mappings()
-        return sum(1 for row in rows if accept(_record(table, row)))
+        rows = self._session.execute(select(*self._columns(table)).where(*where)).mappings()
+        return sum(1 for row in rows if accept(_stored(table, row)))
+
+    def _columns(self, table: Table) -> list[Any]:
+        """What a read selects: every indexed column, and the stored form asked for.
+
+        In the rendition form a version stored without a rendition brings its
+        document instead, so that it can still be rendered.
+        """
+        columns = _INDEXED_COLUMNS[table]
+        if self.form is Form.DOCUMENT:
+            return [*columns, table.c.document]
+        unrendered = case((table.c.fhir_body.is_(None), table.c.document), else_=null())
+        return [*columns, table.c.fhir_meta, table.c.fhir_body, unrendered.label("document")]
 
     def _table_for(self, resource_type: str) -> Table:
         table = record_rows.TABLE_OF_TYPE.get(resource_type)
@@ -176,9 +197,39 @@ class SqlScopedRecordRepository:
         return history.c.member_key == self.scope.member_key
 
 
-def _record(table: Table, row: Any) -> Record:
-    cls = record_rows.CLASS_OF_TABLE[table]
-    return cast(Record, codec.from_json(cls, row["document"], meta=_meta(row)))
+# Search tokens are only matched in SQL; categories are read from their tokens.
+_UNREAD = frozenset({"document", "fhir_meta", "fhir_body", "code_tokens"})
+_INDEXED_COLUMNS: dict[Table, list[Any]] = {
+    table: [c for c in table.c if c.name not in _UNREAD] for table in record_rows.CLASS_OF_TABLE
+}
+
+
+def _stored(table: Table, row: Any) -> StoredRecord:
+    meta = _meta(row)
+    document = row["document"]
+    record = None
+    if document is not None:
+        cls = record_rows.CLASS_OF_TABLE[table]
+        record = cast(Record, codec.from_json(cls, document, meta=meta))
+    body = row.get("fhir_body")
+    return StoredRecord(
+        resource_type=row["kind"] if table in record_rows.KIND_TABLES else _TYPE_OF[table],
+        id=_row_id(row, table),
+        member_key=None if table is tables.reference_records else row["member_key"],
+        categories=_categories(row) if table is tables.clinical_records else frozenset(),
+        meta=meta,
+        care_dates=record_rows.care_dates_of_row(table, row),
+        record=record,
+        rendition=None if body is None else Rendition(meta=row["fhir_meta"], body=body),
+    )
+
+
+_TYPE_OF: dict[Table, str] = {table: name for name, table in record_rows.TABLE_OF_TYPE.items()}
+
+
+def _categories(row: Any) -> frozenset[str]:
+    """The category codes of a clinical row, from its `system|code` tokens."""
+    return frozenset(token.partition("|")[2] for token in row["category_tokens"])
 
 
 def _meta(row: Any) -> RecordMeta:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -73,6 +74,9 @@ def _version_columns() -> list[Column[Any]]:
         Column("last_updated", UtcDateTime, nullable=False),
         Column("content_hash", String(128), nullable=False),
         Column("ingestion_run_id", String(64)),
+        # The FHIR rendition (`domain.records.Rendition`); NULL for versions stored before it.
+        Column("fhir_meta", LargeBinary),
+        Column("fhir_body", LargeBinary),
     ]
 
 
@@ -104,6 +108,7 @@ coverages = Table(
     Column("document", Json(), nullable=False),
     *_version_columns(),
     Index(None, "member_key", "period_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -124,6 +129,7 @@ claims = Table(
     *_version_columns(),
     Index(None, "member_key", "claim_type", "service_start"),
     Index(None, "member_key", "billable_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -140,6 +146,7 @@ encounters = Table(
     Column("document", Json(), nullable=False),
     *_version_columns(),
     Index(None, "member_key", "class_code", "date_start"),
+    Index(None, "member_key", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )
@@ -164,6 +171,7 @@ clinical_records = Table(
     Index(None, "id"),
     Index(None, "member_key", "kind", "date_start"),
     Index(None, "member_key", "kind", "code"),
+    Index(None, "member_key", "kind", "id"),
     Index(None, "member_key", "last_updated"),
     Index(None, "last_updated"),
 )

@@ -9,6 +9,7 @@ import sqlalchemy
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.access import AccessScope
+from domain.records import Form
 from persistence import database
 from persistence.repositories import (
     SqlAccessEventRepository,
@@ -105,9 +106,9 @@ class SqlUnitOfWork:
             session.close()
             self._session = None
 
-    def scoped(self, scope: AccessScope) -> SqlScopedRecordRepository:
+    def scoped(self, scope: AccessScope, form: Form) -> SqlScopedRecordRepository:
         self.records.flush()
-        return SqlScopedRecordRepository(self._require_session(), scope)
+        return SqlScopedRecordRepository(self._require_session(), scope, form)
 
     def commit(self) -> None:
         session = self._require_session()

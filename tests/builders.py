@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from api.fhir.renditions import rendition_of
 from domain.apps import App, AppStatus, ClientType, ConsentGrant, GrantStatus
 from domain.audit import AccessEvent, Outcome
 from domain.claims import (
@@ -217,7 +218,7 @@ def every_record_kind() -> list[Record]:
 
 
 def incoming(record: Record, content_hash: str = "hash-1") -> Incoming:
-    return Incoming(record=record, content_hash=content_hash)
+    return Incoming(record=record, content_hash=content_hash, rendition=rendition_of(record))
 
 
 def an_ingestion_run(id: str = "run-1", **overrides: Any) -> IngestionRun:

@@ -27,13 +27,16 @@ from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, ClientAssertionUse, CodeTake, Redemption, SigningKey
 from domain.outbox import MAX_DELIVERY_ATTEMPTS, OutgoingEmail
 from domain.records import (
+    Form,
     Record,
     RecordKey,
+    Rendition,
+    StoredRecord,
     categories_of,
     member_key_of,
-    record_id,
     record_key,
     resource_type_of,
+    stored,
 )
 from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
@@ -47,6 +50,7 @@ class FakeRecordRepository:
     def __init__(self) -> None:
         self.current: dict[RecordKey, Record] = {}
         self.history: dict[tuple[RecordKey, int], Record] = {}
+        self.renditions: dict[RecordKey, Rendition | None] = {}
 
     def stored_meta(self, keys: Sequence[RecordKey]) -> dict[RecordKey, RecordMeta]:
         found = {}
@@ -56,7 +60,7 @@ class FakeRecordRepository:
                 found[key] = record.meta
         return found
 
-    def save(self, record: Record, *, is_new: bool) -> None:
+    def save(self, record: Record, *, is_new: bool, rendition: Rendition) -> None:
         if record.meta is None:
             raise ValueError(f"{record_key(record)} has no meta to store")
         if isinstance(record, Member):
@@ -66,6 +70,16 @@ class FakeRecordRepository:
             raise Conflict(f"{key} is stored already")
         self.current[key] = record
         self.history[(key, record.meta.version_id)] = record
+        self.renditions[key] = rendition
+
+    def without_rendition(self, limit: int) -> list[Record]:
+        missing = [r for k, r in self.current.items() if self.renditions.get(k) is None]
+        return missing[:limit]
+
+    def set_rendition(self, key: RecordKey, rendition: Rendition) -> None:
+        if key not in self.current:
+            raise NotFound(*key)
+        self.renditions[key] = rendition
 
     def get(self, key: RecordKey) -> Record | None:
         return self.current.get(key)
@@ -614,19 +628,26 @@ class FakeBrowserSessionRepository:
 class FakeScopedRecordRepository:
     """The records of a fake store one scope may see (the scope decides, as in SQL)."""
 
-    def __init__(self, records: FakeRecordRepository, scope: AccessScope) -> None:
+    def __init__(self, records: FakeRecordRepository, scope: AccessScope, form: Form) -> None:
         self._records = records
         self.scope = scope
+        self.form = form
 
-    def get(self, key: RecordKey, interaction: Interaction = Interaction.READ) -> Record | None:
+    def get(
+        self, key: RecordKey, interaction: Interaction = Interaction.READ
+    ) -> StoredRecord | None:
         record = self._records.current.get(key)
-        return record if record is not None and self._visible(record, interaction) else None
+        if record is None or not self._visible(record, interaction):
+            return None
+        return self._stored(record)
 
-    def get_version(self, key: RecordKey, version_id: int) -> Record | None:
+    def get_version(self, key: RecordKey, version_id: int) -> StoredRecord | None:
         record = self._records.history.get((key, version_id))
-        return record if record is not None and self._visible(record, Interaction.READ) else None
+        if record is None or not self._visible(record, Interaction.READ):
+            return None
+        return stored(record)
 
-    def get_many(self, keys: Sequence[RecordKey]) -> list[Record]:
+    def get_many(self, keys: Sequence[RecordKey]) -> list[StoredRecord]:
         return [r for r in (self.get(k) for k in dict.fromkeys(keys)) if r is not None]
 
     def search(
@@ -635,35 +656,46 @@ class FakeScopedRecordRepository:
         *,
         position: PagePosition | None = None,
         limit: int,
-        accept: Callable[[Record], bool] | None = None,
+        accept: Callable[[StoredRecord], bool] | None = None,
     ) -> RecordPage:
         """Ordered by id; criteria with a column are SQL's job and refused here."""
         ordered = self._matches(query, accept)
         if position is None:
             window, more = ordered[:limit], len(ordered) > limit
         elif position.before:
-            earlier = [r for r in ordered if record_id(r) < position.key[1]]
+            earlier = [r for r in ordered if r.id < position.key[1]]
             window, more = earlier[-limit:] if limit else [], len(earlier) > limit
         else:
-            later = [r for r in ordered if record_id(r) > position.key[1]]
+            later = [r for r in ordered if r.id > position.key[1]]
             window, more = later[:limit], len(later) > limit
-        return RecordPage(tuple(window), tuple((record_id(r), record_id(r)) for r in window), more)
+        return RecordPage(tuple(window), tuple((r.id, r.id) for r in window), more)
 
-    def count(self, query: SearchQuery, accept: Callable[[Record], bool] | None = None) -> int:
+    def count(
+        self, query: SearchQuery, accept: Callable[[StoredRecord], bool] | None = None
+    ) -> int:
         return len(self._matches(query, accept))
 
-    def _matches(self, query: SearchQuery, accept: Callable[[Record], bool] | None) -> list[Record]:
+    def _matches(
+        self, query: SearchQuery, accept: Callable[[StoredRecord], bool] | None
+    ) -> list[StoredRecord]:
         if len(query.content_criteria) != len(query.criteria):
             raise NotImplementedError("the fake evaluates no column criteria; test them on SQL")
         candidates = sorted(
             (
-                r
+                self._stored(r)
                 for (t, _), r in self._records.current.items()
                 if t == query.resource_type and self._visible(r, Interaction.SEARCH)
             ),
-            key=record_id,
+            key=lambda r: r.id,
         )
         return [r for r in candidates if accept is None or accept(r)]
+
+    def _stored(self, record: Record) -> StoredRecord:
+        """As SQL reads it: the rendition form keeps the record only when it has no rendition."""
+        rendition = self._records.renditions.get(record_key(record))
+        if self.form is Form.RENDITION and rendition is not None:
+            return replace(stored(record, rendition), record=None)
+        return stored(record)
 
     def _visible(self, record: Record, interaction: Interaction) -> bool:
         resource_type = resource_type_of(record)
@@ -708,8 +740,8 @@ class FakeUnitOfWork:
     ) -> None:
         self.rollback()
 
-    def scoped(self, scope: AccessScope) -> FakeScopedRecordRepository:
-        return FakeScopedRecordRepository(self.records, scope)
+    def scoped(self, scope: AccessScope, form: Form) -> FakeScopedRecordRepository:
+        return FakeScopedRecordRepository(self.records, scope, form)
 
     def commit(self) -> None:
         self.commits += 1

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import orjson
 
 from api.fhir.outcomes import InvalidRequest
+from api.fhir.renditions import Rendered
 
 CURSOR_PARAMETER = "_page"
 
@@ -57,15 +58,15 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of records (already rendered as FHIR JSON) and the keys around it."""
+    """One page of records (rendered as FHIR JSON) and the keys around it."""
 
-    resources: Sequence[dict[str, Any]]
+    resources: Sequence[Rendered]
     first_key: tuple[str, ...] | None
     last_key: tuple[str, ...] | None
     has_next: bool
     has_previous: bool
     total: int | None = None
-    included: Sequence[dict[str, Any]] = ()
+    included: Sequence[Rendered] = ()
 
 
 def page_url(base: str, parameters: Sequence[tuple[str, str]], cursor: Cursor | None) -> str:
@@ -97,9 +98,9 @@ def searchset(
     return bundle
 
 
-def _entry(base_url: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
+def _entry(base_url: str, resource: Rendered, mode: str) -> dict[str, Any]:
     return {
-        "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
-        "resource": resource,
+        "fullUrl": f"{base_url}/{resource.resource_type}/{resource.id}",
+        "resource": resource.fragment(),
         "search": {"mode": mode},
     }

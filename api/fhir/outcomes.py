@@ -82,8 +82,8 @@ def operation_outcome(status: int, message: str, expression: str | None = None) 
 
 
 def fhir_response(
-    body: dict[str, Any], status: int = 200, *, headers: dict[str, str] | None = None
+    body: dict[str, Any] | bytes, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers or None
-    )
+    """A FHIR JSON response; `body` is a resource, or one already serialized."""
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Response(content, status_code=status, media_type=FHIR_JSON, headers=headers or None)

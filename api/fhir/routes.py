@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy.exc
 import structlog
@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from api.fhir import mappers, search
+from api.fhir import renditions, search
 from api.fhir.bundles import CURSOR_PARAMETER, Cursor, Direction, Page, searchset
 from api.fhir.capability import capability_statement
 from api.fhir.negotiation import require_json
@@ -31,13 +31,14 @@ from api.fhir.outcomes import FhirError, InvalidRequest, NotFound, fhir_response
 from auth.backend import BearerError, BearerTokenBackend, principal_of
 from auth.policy import MEMBER_RESOURCE_TYPES, MemberRecords, RequestFacts, TypeNotGranted
 from auth.principal import AppPrincipal, Principal
-from domain.records import Record, care_dates
+from domain.records import Form, StoredRecord
 from domain.repositories import UnitOfWork
 from domain.search import (
     DEFAULT_COUNT,
     MAX_COUNT,
     InvalidPagePosition,
     PagePosition,
+    RecordPage,
     SearchQuery,
     select,
 )
@@ -109,18 +110,17 @@ class _Handlers:
         resource_type, record_id = _key(request)
         facts = _facts(request, "vread" if version else "read")
 
-        def work(records: MemberRecords) -> dict[str, Any] | None:
-            record = records.read((resource_type, record_id), facts, version)
-            return None if record is None else mappers.to_fhir(record)
+        def work(records: MemberRecords) -> StoredRecord | None:
+            return records.read((resource_type, record_id), facts, version)
 
-        resource = await self._run(principal, work)
-        if resource is None:
+        found = await self._run(principal, work)
+        if found is None:
             raise NotFound(resource_type, record_id)
-        etag = f'W/"{resource["meta"]["versionId"]}"'
-        headers = {"ETag": etag, "Last-Modified": _http_date(resource["meta"]["lastUpdated"])}
+        etag = f'W/"{found.meta.version_id}"'
+        headers = {"ETag": etag, "Last-Modified": _http_date(found.meta.last_updated)}
         if version is None and etag in _if_none_match(request):
             return Response(status_code=304, headers=headers)
-        return fhir_response(resource, headers=headers)
+        return fhir_response(renditions.resource_bytes(found), headers=headers)
 
     async def search(self, request: Request) -> Response:
         require_json(request)
@@ -144,30 +144,30 @@ class _Handlers:
         facts = _facts(request, "search")
         accept = None
         if query.content_criteria:
-            accept = lambda record: query.matches_content(mappers.to_fhir(record))  # noqa: E731
+            accept = lambda found: query.matches_content(renditions.resource(found))  # noqa: E731
 
-        def work(records: MemberRecords) -> Page:
+        def work(records: MemberRecords) -> tuple[RecordPage, int, list[StoredRecord]]:
             try:
                 found, total = records.search(query, facts, position=position, accept=accept)
             except InvalidPagePosition:
                 raise InvalidRequest(
                     f"{CURSOR_PARAMETER}: not a page link of this search"
                 ) from None
-            resources = [mappers.to_fhir(r) for r in found.records]
-            included = _included(records, query, resources, facts)
-            included += _rev_included(records, query, found.keys, resources)
-            backwards = position is not None and position.before
-            return Page(
-                resources=resources,
-                first_key=found.keys[0] if found.keys else None,
-                last_key=found.keys[-1] if found.keys else None,
-                has_next=True if backwards else found.more,
-                has_previous=found.more if backwards else position is not None,
-                total=total,
-                included=included,
-            )
+            included = _included(records, query, found.records, facts)
+            included += _rev_included(records, query, found.records)
+            return found, total, included
 
-        page = await self._run(principal, work)
+        found, total, included = await self._run(principal, work)
+        backwards = position is not None and position.before
+        page = Page(
+            resources=[renditions.rendered(r) for r in found.records],
+            first_key=found.keys[0] if found.keys else None,
+            last_key=found.keys[-1] if found.keys else None,
+            has_next=True if backwards else found.more,
+            has_previous=found.more if backwards else position is not None,
+            total=total,
+            included=[renditions.rendered(r) for r in included],
+        )
         bundle = searchset(
             page,
             base_url=self.context.base_url,
@@ -188,9 +188,11 @@ class _Handlers:
         position = _position(cursor)
         facts = _facts(request, "everything")
 
-        def work(records: MemberRecords) -> Page:
+        def work(
+            records: MemberRecords,
+        ) -> tuple[list[StoredRecord], list[tuple[str, str]], bool]:
             try:
-                found, keys, more = records.everything(
+                return records.everything(
                     options.types,
                     facts,
                     position=position,
@@ -201,16 +203,15 @@ class _Handlers:
                 raise InvalidRequest(
                     f"{CURSOR_PARAMETER}: not a page link of this operation"
                 ) from None
-            resources = [mappers.to_fhir(r) for r in found]
-            return Page(
-                resources=resources,
-                first_key=keys[0] if keys else None,
-                last_key=keys[-1] if keys else None,
-                has_next=more,
-                has_previous=False,
-            )
 
-        page = await self._run(principal, work)
+        found, keys, more = await self._run(principal, work)
+        page = Page(
+            resources=[renditions.rendered(r) for r in found],
+            first_key=keys[0] if keys else None,
+            last_key=keys[-1] if keys else None,
+            has_next=more,
+            has_previous=False,
+        )
         if position is None and not page.resources:
             raise NotFound("Patient", member_key)
         bundle = searchset(
@@ -226,7 +227,9 @@ class _Handlers:
 
         def transaction() -> T:
             with self.context.unit_of_work() as uow:
-                records = MemberRecords(principal, uow, clock=self.context.clock)
+                records = MemberRecords(
+                    principal, uow, clock=self.context.clock, form=Form.RENDITION
+                )
                 try:
                     result = work(records)
                 except TypeNotGranted as refused:
@@ -251,14 +254,12 @@ class _EverythingOptions:
     end: date | None
     applied: tuple[tuple[str, str], ...]
 
-    def accepts(self, record: Record) -> bool:
-        if self.since is not None and (
-            record.meta is None or record.meta.last_updated < self.since
-        ):
+    def accepts(self, record: StoredRecord) -> bool:
+        if self.since is not None and record.meta.last_updated < self.since:
             return False
         if self.start is None and self.end is None:
             return True
-        first, last = care_dates(record)
+        first, last = record.care_dates
         if first is None or last is None:
             first = last = first or last
         if first is None or last is None:
@@ -349,10 +350,13 @@ def _position(cursors: list[str]) -> PagePosition | None:
 def _included(
     records: MemberRecords,
     query: SearchQuery,
-    resources: list[dict[str, Any]],
+    matches: Sequence[StoredRecord],
     facts: RequestFacts,
-) -> list[dict[str, Any]]:
+) -> list[StoredRecord]:
     """The `_include` targets of a page's matches, as the principal may read them."""
+    if not query.includes:
+        return []
+    resources = [renditions.resource(match) for match in matches]
     keys: list[tuple[str, str]] = []
     for include in query.includes:
         for resource in resources:
@@ -363,34 +367,31 @@ def _included(
                 )
                 if target is not None and target[0] in include.target_types:
                     keys.append(target)
-    shown = {(r["resourceType"], r["id"]) for r in resources}
+    shown = {match.key for match in matches}
     keys = [k for k in dict.fromkeys(keys) if k not in shown]
-    return [mappers.to_fhir(r) for r in records.include(keys, facts)] if keys else []
+    return records.include(keys, facts) if keys else []
 
 
 def _rev_included(
-    records: MemberRecords,
-    query: SearchQuery,
-    keys: Sequence[tuple[str, str]],
-    resources: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
+    records: MemberRecords, query: SearchQuery, matches: Sequence[StoredRecord]
+) -> list[StoredRecord]:
     """Records that point at a page's matches (`_revinclude=Provenance:target`)."""
-    matched = {(r["resourceType"], r["id"]) for r in resources}
-    found: list[dict[str, Any]] = []
+    if not matches:
+        return []
+    matched = {match.key for match in matches}
+    found: list[StoredRecord] = []
     for revinclude in query.revincludes:
 
-        def points_at_match(record: Record, path: str = revinclude.path) -> bool:
-            resource = mappers.to_fhir(record)
+        def points_at_match(record: StoredRecord, path: str = revinclude.path) -> bool:
             return any(
                 isinstance(f, dict)
                 and isinstance(f.get("reference"), str)
                 and Reference(reference=f["reference"]).target in matched
-                for f in select(resource, path)
+                for f in select(renditions.resource(record), path)
             )
 
-        referring = records.referring(revinclude.source_type, points_at_match)
-        found += [mappers.to_fhir(r) for r in referring]
-    return found if keys else []
+        found += records.referring(revinclude.source_type, points_at_match)
+    return found
 
 
 def _require_app(request: Request) -> AppPrincipal:
@@ -431,8 +432,7 @@ def _if_none_match(request: Request) -> set[str]:
     return {tag.strip() for tag in header.split(",") if tag.strip()}
 
 
-def _http_date(instant: str) -> str:
-    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+def _http_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 

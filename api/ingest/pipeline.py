@@ -10,6 +10,7 @@ stored the same records first is retried and then finds them unchanged.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 import uuid
@@ -25,18 +26,21 @@ from typing import Any
 import orjson
 import sqlalchemy.exc
 
-from api.fhir import mappers, resources
+from api.fhir import mappers, renditions, resources
+from api.ingest import sources
 from api.ingest.items import SourceItem
 from api.ingest.rejects import Reject, RejectWriter
 from api.ingest.sources import read
 from domain import ingestion
 from domain.errors import InvalidRecord, NoMember
-from domain.records import Record, RecordKey, member_key_of, record_key
+from domain.records import Record, RecordKey, Rendition, member_key_of, record_key
 from domain.repositories import UnitOfWork
 from domain.runs import IngestionRun, IngestionStatus
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 _RACE_RETRIES = 3
+# Resources a worker prepares at a time: its memory grows with this, not with the batch.
+WORKER_SLICE = 100
 
 
 @dataclass(slots=True)
@@ -77,30 +81,38 @@ class Prepared:
     number (the CSV extract) or only through another record (a Provenance).
     """
 
-    issues: list[resources.ValidationIssue]
+    issues: list[tuple[str | None, str]]
+    """Each defect's FHIR path (if any) and reason; unreadable JSON is one too."""
+    resource_type: str | None = None
     record: Record | None = None
     content_hash: str | None = None
+    rendition: Rendition | None = None
     refusal: tuple[str | None, str] | None = None
 
 
 def prepare_raw(batch: list[bytes]) -> list[Prepared]:
-    """Worker-process entry point: validate and map each serialized resource."""
-    return [_prepare(orjson.loads(raw)) for raw in batch]
+    """Worker-process entry point: parse, validate and map each resource's JSON."""
+    return [_prepare(raw) for raw in batch]
 
 
-def _prepare(resource: dict[str, Any]) -> Prepared:
+def _prepare(raw: bytes) -> Prepared:
+    resource, problem = sources.readable(raw)
+    if resource is None:
+        return Prepared([problem or (None, "unreadable")])
+    resource_type = resource["resourceType"]
     issues = resources.validate(resource)
     if issues:
-        return Prepared(issues)
+        return Prepared([(i.path, i.message) for i in issues], resource_type)
     if _names_member_by_number(resource):
-        return Prepared([])
+        return Prepared([], resource_type)
     try:
         record = mappers.from_fhir(resource)
     except NoMember:
-        return Prepared([])
+        return Prepared([], resource_type)
     except InvalidRecord as exc:
-        return Prepared([], refusal=(exc.path, exc.reason))
-    return Prepared([], record, content_hash(resource))
+        return Prepared([], resource_type, refusal=(exc.path, exc.reason))
+    rendition = renditions.rendition_of(record)
+    return Prepared([], resource_type, record, content_hash(resource), rendition)
 
 
 class _InlineExecutor(Executor):
@@ -137,13 +149,16 @@ def ingest(
             )
         )
         uow.commit()
-    executor: Executor = (
-        ProcessPoolExecutor(max_workers=workers) if workers > 1 else _InlineExecutor()
-    )
+    executor: Executor = _InlineExecutor()
+    if workers > 1:
+        # Forked workers share this process's pages until something writes to them; frozen
+        # objects are left alone by the workers' garbage collector, which would touch them all.
+        gc.freeze()
+        executor = ProcessPoolExecutor(max_workers=workers)
     status = IngestionStatus.FAILED
     with RejectWriter(reject_dir, run_id) as rejects:
         try:
-            in_flight: deque[tuple[list[SourceItem], Future[list[Prepared]]]] = deque()
+            in_flight: deque[tuple[list[SourceItem], list[Future[list[Prepared]]]]] = deque()
             for batch in _batches(read(paths), batch_size):
                 in_flight.append((batch, _submit(executor, batch)))
                 if len(in_flight) > workers:
@@ -162,6 +177,7 @@ def ingest(
             )
         finally:
             executor.shutdown(cancel_futures=True)
+            gc.unfreeze()
             report.seconds = time.perf_counter() - started
             report.reject_file = rejects.path
             _finish_run(unit_of_work, run_id, status, report, now)
@@ -173,15 +189,20 @@ def _batches(items: Iterator[SourceItem], size: int) -> Iterator[list[SourceItem
         yield batch
 
 
-def _submit(executor: Executor, batch: list[SourceItem]) -> Future[list[Prepared]]:
-    return executor.submit(prepare_raw, [orjson.dumps(i.resource) for i in batch if i.resource])
+def _submit(executor: Executor, batch: list[SourceItem]) -> list[Future[list[Prepared]]]:
+    """The batch's readable items, in slices, so that no worker holds a whole batch at once."""
+    raw = [i.json() for i in batch if i.error is None]
+    return [
+        executor.submit(prepare_raw, raw[start : start + WORKER_SLICE])
+        for start in range(0, len(raw), WORKER_SLICE)
+    ]
 
 
 def _take(
-    in_flight: deque[tuple[list[SourceItem], Future[list[Prepared]]]],
+    in_flight: deque[tuple[list[SourceItem], list[Future[list[Prepared]]]]],
 ) -> tuple[list[SourceItem], list[Prepared]]:
-    batch, future = in_flight.popleft()
-    return batch, future.result()
+    batch, futures = in_flight.popleft()
+    return batch, [prepared for future in futures for prepared in future.result()]
 
 
 def _store(  # noqa: PLR0917 - one call site, in pipeline order
@@ -226,28 +247,29 @@ def _map(
         return member_key_of(stored) if stored is not None else None
 
     for item in batch:
-        if item.resource is None:
-            refused.append(Reject.of(item, [(item.error_path, item.error or "unreadable")]))
+        if item.error is not None:
+            refused.append(Reject.of(item, [(item.error_path, item.error)]))
             continue
         made = next(prepared)
         if made.issues:
-            refused.append(Reject.of(item, [(i.path, i.message) for i in made.issues]))
+            refused.append(Reject.of(item, made.issues, made.resource_type))
             continue
         if made.refusal is not None:
-            refused.append(Reject.of(item, [made.refusal]))
+            refused.append(Reject.of(item, [made.refusal], made.resource_type))
             continue
-        if made.record is not None and made.content_hash is not None:
-            record, digest = made.record, made.content_hash
+        if made.record is not None and made.content_hash and made.rendition is not None:
+            record, digest, rendition = made.record, made.content_hash, made.rendition
         else:
+            resource = item.parsed()
             try:
-                _resolve_member_identifier(item.resource, uow)
-                record = mappers.from_fhir(item.resource, member_of=member_of)
+                _resolve_member_identifier(resource, uow)
+                record = mappers.from_fhir(resource, member_of=member_of)
             except InvalidRecord as exc:
-                refused.append(Reject.of(item, [(exc.path, exc.reason)]))
+                refused.append(Reject.of(item, [(exc.path, exc.reason)], made.resource_type))
                 continue
-            digest = content_hash(item.resource)
+            digest, rendition = content_hash(resource), renditions.rendition_of(record)
         members_in_batch[record_key(record)] = member_key_of(record)
-        incoming.append(ingestion.Incoming(record, digest))
+        incoming.append(ingestion.Incoming(record, digest, rendition))
     return incoming, refused
 
 

@@ -29,8 +29,14 @@ class Reject:
     csv_header: bytes | None = None
 
     @classmethod
-    def of(cls, item: SourceItem, problems: list[tuple[str | None, str]]) -> Reject:
-        resource_type = (item.resource or {}).get("resourceType")
+    def of(
+        cls,
+        item: SourceItem,
+        problems: list[tuple[str | None, str]],
+        resource_type: str | None = None,
+    ) -> Reject:
+        """`resource_type` is the parsed resource's, when only a worker parsed the item."""
+        resource_type = resource_type or (item.resource or {}).get("resourceType")
         return cls(
             source=item.source,
             position=item.position,

@@ -9,19 +9,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.demo import DEMO_CLIENT_ID
+from api.fhir.renditions import rendition_of
 from domain.apps import AppStatus
 from domain.matching import IdentityClaim, member_matches
-from persistence import database, schema
+from persistence import database, schema, tables
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
+from tests.builders import a_claim, a_meta
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,6 +130,31 @@ def test_db_upgrade_then_status_reports_a_current_schema(
 
     assert status.exit_code == 0
     assert schema.head_revision() in status.output
+
+
+def test_db_upgrade_renders_record_versions_stored_without_a_rendition(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAI_DATABASE_URL", database_url)
+    engine = database.create_engine(database_url)
+    try:
+        schema.upgrade(engine)
+        claim = replace(a_claim(), meta=a_meta())
+        with SqlUnitOfWork(session_factory(engine)) as uow:
+            uow.records.save(claim, is_new=True, rendition=rendition_of(claim))
+            uow.commit()
+        with engine.begin() as connection:  # as a release before renditions stored it
+            connection.execute(tables.claims.update().values(fhir_meta=None, fhir_body=None))
+
+        result = CliRunner().invoke(cli, ["db", "upgrade"])
+
+        assert result.exit_code == 0, result.output
+        assert "rendered 1 stored record versions" in result.output
+        with engine.connect() as connection:
+            row = connection.execute(select(tables.claims.c.fhir_meta, tables.claims.c.fhir_body))
+            assert tuple(row.one()) == (rendition_of(claim).meta, rendition_of(claim).body)
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:

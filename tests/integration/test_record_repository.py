@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.exc import StatementError
 
+from api.fhir.renditions import rendition_of
 from domain.errors import Conflict
 from domain.members import Member, MemberNumberSource
 from domain.records import Record, record_key
@@ -36,7 +37,7 @@ def stored(record: Record, version_id: int = 1, **meta: object) -> Record:
 def save_all(unit_of_work: UnitOfWorkFactory, *records: Record, is_new: bool = True) -> None:
     with unit_of_work() as uow:
         for record in records:
-            uow.records.save(record, is_new=is_new)
+            uow.records.save(record, is_new=is_new, rendition=rendition_of(record))
         uow.commit()
 
 
@@ -113,8 +114,9 @@ def test_member_numbers_are_found_ignoring_case_spaces_and_dashes(
 
 def test_a_member_number_of_another_member_is_a_conflict(unit_of_work: UnitOfWorkFactory) -> None:
     save_all(unit_of_work, stored(a_member("m1", member_number="ABC-1")))
+    record = stored(a_member("m2", member_number="abc1"))
     with unit_of_work() as uow, pytest.raises(Conflict):
-        uow.records.save(stored(a_member("m2", member_number="abc1")), is_new=True)
+        uow.records.save(record, is_new=True, rendition=rendition_of(record))
 
 
 def test_the_self_subscriber_id_comes_from_a_self_coverage_only(
@@ -182,12 +184,13 @@ def test_records_may_arrive_before_their_patient_or_without_one(
 
 def test_saving_a_record_without_meta_is_refused(unit_of_work: UnitOfWorkFactory) -> None:
     with unit_of_work() as uow, pytest.raises(ValueError, match="has no meta"):
-        uow.records.save(a_claim(), is_new=True)
+        uow.records.save(a_claim(), is_new=True, rendition=rendition_of(a_claim()))
 
 
 def test_a_naive_last_updated_is_refused(unit_of_work: UnitOfWorkFactory) -> None:
     naive = datetime(2024, 5, 1, 12, 30)
     with unit_of_work() as uow:
-        uow.records.save(stored(a_claim(), last_updated=naive), is_new=True)
+        record = stored(a_claim(), last_updated=naive)
+        uow.records.save(record, is_new=True, rendition=rendition_of(record))
         with pytest.raises(StatementError, match="naive datetime"):
             uow.commit()

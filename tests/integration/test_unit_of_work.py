@@ -12,6 +12,7 @@ import sqlalchemy
 
 from domain.ingestion import Change, Incoming, load_batch
 from domain.members import MemberNumberSource
+from domain.records import Rendition
 from persistence import tables
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
 from tests.builders import (
@@ -26,6 +27,8 @@ from tests.builders import (
 )
 
 UnitOfWorkFactory = Callable[[], SqlUnitOfWork]
+# Unit-of-work behaviour does not depend on what a rendition holds.
+A_RENDITION = Rendition(meta=b"{}", body=b"{}")
 
 
 def count_rows(engine: sqlalchemy.Engine, table: sqlalchemy.Table) -> int:
@@ -39,7 +42,7 @@ def test_a_unit_of_work_that_is_not_committed_leaves_nothing(
 ) -> None:
     sessions = session_factory(migrated_engine)
     with SqlUnitOfWork(sessions) as uow:
-        uow.records.save(replace(a_claim(), meta=a_meta()), is_new=True)
+        uow.records.save(replace(a_claim(), meta=a_meta()), is_new=True, rendition=A_RENDITION)
         uow.runs.add(an_ingestion_run())
     assert count_rows(migrated_engine, tables.claims) == 0
     assert count_rows(migrated_engine, tables.record_history) == 0
@@ -53,7 +56,9 @@ def test_a_failure_in_the_middle_of_a_batch_undoes_the_whole_batch(
 
     def crash_after_one_record() -> None:
         with SqlUnitOfWork(sessions) as uow:
-            uow.records.save(replace(a_claim("eob1"), meta=a_meta()), is_new=True)
+            uow.records.save(
+                replace(a_claim("eob1"), meta=a_meta()), is_new=True, rendition=A_RENDITION
+            )
             raise RuntimeError("the loader crashed")
 
     with pytest.raises(RuntimeError):
@@ -66,7 +71,7 @@ def test_committed_work_is_visible_to_the_next_unit_of_work(
 ) -> None:
     sessions = session_factory(migrated_engine)
     with SqlUnitOfWork(sessions) as uow:
-        uow.records.save(replace(a_claim(), meta=a_meta()), is_new=True)
+        uow.records.save(replace(a_claim(), meta=a_meta()), is_new=True, rendition=A_RENDITION)
         uow.commit()
     with SqlUnitOfWork(sessions) as uow:
         assert uow.records.get(("ExplanationOfBenefit", "eob1")) is not None
@@ -126,7 +131,9 @@ def test_a_read_only_unit_of_work_does_not_wait_for_a_writer(
 ) -> None:
     sessions = session_factory(migrated_engine)
     with SqlUnitOfWork(sessions) as writer:
-        writer.records.save(replace(a_member("m1"), meta=a_meta()), is_new=True)
+        writer.records.save(
+            replace(a_member("m1"), meta=a_meta()), is_new=True, rendition=A_RENDITION
+        )
         writer.records.flush()
         started = time.monotonic()
         with SqlUnitOfWork(sessions, read_only=True) as reader:

@@ -32,9 +32,9 @@ from domain.coverage import Coverage
 from domain.errors import InvalidRecord, NoMember
 from domain.members import Member
 from domain.records import Record, RecordKey, record_id, resource_type_of
-from domain.values import JsonObject, Reference
+from domain.values import JsonObject, RecordMeta, Reference
 
-__all__ = ["MemberOf", "from_fhir", "member_key_in", "to_fhir"]
+__all__ = ["MemberOf", "from_fhir", "member_key_in", "to_fhir", "version_meta"]
 
 MemberOf = Callable[[RecordKey], str | None]
 """Looks up the member of an already known record, for resources that name no Patient."""
@@ -140,10 +140,7 @@ def _content(record: ClinicalRecord | ReferenceRecord) -> JsonObject:
 
 def _framed(body: JsonObject, record: Record, profile: list[str]) -> JsonObject:
     """`resourceType`, `id` and `meta` first, then the body."""
-    meta: dict[str, Any] = {}
-    if record.meta is not None:
-        meta["versionId"] = str(record.meta.version_id)
-        meta["lastUpdated"] = _instant(record)
+    meta: dict[str, Any] = {} if record.meta is None else version_meta(record.meta)
     if profile:
         meta["profile"] = profile
     meta.update(body.get("meta") or {})
@@ -155,11 +152,10 @@ def _framed(body: JsonObject, record: Record, profile: list[str]) -> JsonObject:
     return framed
 
 
-def _instant(record: Record) -> str:
-    assert record.meta is not None
-    stamp = record.meta.last_updated
-    text = stamp.isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+def version_meta(meta: RecordMeta) -> dict[str, str]:
+    """The `meta` elements a stored version contributes: `versionId` and `lastUpdated`."""
+    instant = meta.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"versionId": str(meta.version_id), "lastUpdated": instant}
 
 
 def _references(value: Any) -> list[str]:

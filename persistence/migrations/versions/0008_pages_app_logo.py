@@ -1,7 +1,7 @@
 """The logo an app shows members on the consent page and in their connected apps.
 
-Revision ID: 0006_pages
-Revises: 0005
+Revision ID: 0008_pages
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_pages"
-down_revision: str | None = "0005"
+revision: str = "0008_pages"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
