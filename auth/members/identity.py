@@ -14,6 +14,7 @@ from domain.access import AccessScope, TypeAccess
 from domain.clinical import ClinicalRecord
 from domain.matching import IdentityClaim, member_matches
 from domain.members import Member, MemberNumberSource, Representation, RepresentationKind
+from domain.records import Form
 from domain.repositories import UnitOfWork
 from domain.representatives import lists_representative
 from domain.search import SearchQuery
@@ -64,10 +65,11 @@ def listed_representation(
     scope = AccessScope(
         member_key=member_key, types={"RelatedPerson": TypeAccess(read=True, search=True)}
     )
-    page = uow.scoped(scope).search(
+    page = uow.scoped(scope, Form.DOCUMENT).search(
         SearchQuery("RelatedPerson", count=_RELATED_PEOPLE_LIMIT), limit=_RELATED_PEOPLE_LIMIT
     )
-    for record in page.records:
+    for found in page.records:
+        record = found.record
         if not isinstance(record, ClinicalRecord):
             continue
         for own_key, own_number in representatives:

@@ -14,8 +14,9 @@ from auth.members.tickets import TicketInvalid, TicketSealer
 from domain.clinical import ClinicalRecord
 from domain.matching import IdentityClaim
 from domain.members import RepresentationKind
+from domain.records import Record
 from domain.signin import CodePurpose
-from tests.builders import NOW, a_member, a_meta, a_representation, an_account
+from tests.builders import NOW, a_member, a_meta, a_representation, an_account, incoming
 from tests.fakes import FakeClock, FakeUnitOfWork
 from tests.signin_builders import TEST_KEY, RecordingComposer
 
@@ -39,18 +40,22 @@ def a_related_person(parent_key: str = "m1") -> ClinicalRecord:
     )
 
 
+def store(uow: FakeUnitOfWork, record: Record) -> None:
+    uow.records.save(record, is_new=True, rendition=incoming(record).rendition)
+
+
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
     uow = FakeUnitOfWork()
-    uow.records.save(a_member("m1", meta=a_meta()), is_new=True)
+    store(uow, a_member("m1", meta=a_meta()))
     child = a_member(
         "kid",
         names=(replace(a_member().names[0], given=("Tom",)),),
         birth_date=date(2015, 6, 1),
         meta=a_meta(),
     )
-    uow.records.save(child, is_new=True)
-    uow.records.save(a_related_person(), is_new=True)
+    store(uow, child)
+    store(uow, a_related_person())
     uow.commit()
     return uow
 
@@ -172,7 +177,7 @@ def test_someone_the_plan_does_not_list_gets_no_code_and_links_nothing(
     journeys: SignInJourneys, uow: FakeUnitOfWork
 ) -> None:
     uow.accounts.add(an_account("stranger", "stranger@example.org"))
-    uow.records.save(a_member("m9", meta=a_meta()), is_new=True)
+    store(uow, a_member("m9", meta=a_meta()))
     uow.representations.add(a_representation("stranger", "m9"))
     uow.commit()
     ticket = journeys.start_link("stranger", CHILD, "en")
