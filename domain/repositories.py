@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -18,6 +19,7 @@ from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.sessions import BrowserSession
 from domain.signin import CodeRequest, EmailCode, SignInFailure, Tally
+from domain.staff import StaffApiKey, StaffSession, StaffUser
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
 
@@ -435,6 +437,62 @@ class BrowserSessionRepository(Protocol):
         ...
 
 
+class StaffUserRepository(Protocol):
+    """Staff users, kept when disabled (the audit trail names them)."""
+
+    def add(self, user: StaffUser) -> None:
+        """Raises `Conflict` when the username is taken."""
+        ...
+
+    def update(self, user: StaffUser) -> None: ...
+
+    def get(self, user_id: str) -> StaffUser | None: ...
+
+    def get_by_username(self, username: str) -> StaffUser | None:
+        """Compared after `domain.staff.normalize_username`."""
+        ...
+
+    def list_all(self) -> list[StaffUser]:
+        """Ordered by username."""
+        ...
+
+
+class StaffApiKeyRepository(Protocol):
+    """API keys by the SHA-256 of their string; revoked by setting `revoked_at`, never deleted."""
+
+    def add(self, key: StaffApiKey) -> None:
+        """Store a new key; its id and hash must be new, its user stored."""
+        ...
+
+    def get(self, key_id: str) -> StaffApiKey | None: ...
+
+    def get_by_hash(self, key_hash: str) -> StaffApiKey | None: ...
+
+    def list_all(self) -> list[StaffApiKey]:
+        """Newest first, revoked ones included."""
+        ...
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        """True when this call revoked the key; False when unknown or revoked already."""
+        ...
+
+
+class StaffSessionRepository(Protocol):
+    """Console sessions by the SHA-256 of their id; every change is one conditional statement."""
+
+    def add(self, session: StaffSession) -> None: ...
+
+    def get(self, id_hash: str) -> StaffSession | None: ...
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        """End the session (sign-out); True when this call ended it."""
+        ...
+
+    def end_for_user(self, user_id: str, at: datetime) -> int:
+        """End every open session of the user; how many this call ended."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -496,6 +554,15 @@ class UnitOfWork(Protocol):
     @property
     def member_sessions(self) -> BrowserSessionRepository: ...
 
+    @property
+    def staff_users(self) -> StaffUserRepository: ...
+
+    @property
+    def staff_keys(self) -> StaffApiKeyRepository: ...
+
+    @property
+    def staff_sessions(self) -> StaffSessionRepository: ...
+
     def scoped(self, scope: AccessScope) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""
         ...
@@ -514,3 +581,11 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: what the block changed is undone when it raises, alone.
+
+        For requests that make several independent changes (GraphQL mutations),
+        so that one that fails leaves nothing half done.
+        """
+        ...

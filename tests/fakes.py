@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -39,6 +40,7 @@ from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
+from domain.staff import StaffApiKey, StaffSession, StaffUser, normalize_username
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
 
@@ -581,6 +583,84 @@ class FakeBrowserSessionRepository:
         return len(expired)
 
 
+class FakeStaffUserRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffUser] = {}
+
+    def add(self, user: StaffUser) -> None:
+        if user.id in self.rows or self.get_by_username(user.username) is not None:
+            raise Conflict(f"the username {user.username!r} is taken")
+        self.rows[user.id] = user
+
+    def update(self, user: StaffUser) -> None:
+        if user.id not in self.rows:
+            raise NotFound("StaffUser", user.id)
+        self.rows[user.id] = user
+
+    def get(self, user_id: str) -> StaffUser | None:
+        return self.rows.get(user_id)
+
+    def get_by_username(self, username: str) -> StaffUser | None:
+        wanted = normalize_username(username)
+        return next((u for u in self.rows.values() if u.username == wanted), None)
+
+    def list_all(self) -> list[StaffUser]:
+        return sorted(self.rows.values(), key=lambda u: u.username)
+
+
+class FakeStaffApiKeyRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffApiKey] = {}
+
+    def add(self, key: StaffApiKey) -> None:
+        if key.id in self.rows or self.get_by_hash(key.key_hash) is not None:
+            raise Conflict("the key is stored already")
+        self.rows[key.id] = key
+
+    def get(self, key_id: str) -> StaffApiKey | None:
+        return self.rows.get(key_id)
+
+    def get_by_hash(self, key_hash: str) -> StaffApiKey | None:
+        return next((k for k in self.rows.values() if k.key_hash == key_hash), None)
+
+    def list_all(self) -> list[StaffApiKey]:
+        ordered = sorted(self.rows.values(), key=lambda k: k.id)
+        return sorted(ordered, key=lambda k: k.created_at, reverse=True)
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        found = self.rows.get(key_id)
+        if found is None or found.revoked_at is not None:
+            return False
+        self.rows[key_id] = replace(found, revoked_at=at)
+        return True
+
+
+class FakeStaffSessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffSession] = {}
+
+    def add(self, staff_session: StaffSession) -> None:
+        if staff_session.id_hash in self.rows:
+            raise Conflict("the session is stored already")
+        self.rows[staff_session.id_hash] = staff_session
+
+    def get(self, id_hash: str) -> StaffSession | None:
+        return self.rows.get(id_hash)
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, ended_at=at)
+        return True
+
+    def end_for_user(self, user_id: str, at: datetime) -> int:
+        open_ones = [s for s in self.rows.values() if s.user_id == user_id and s.ended_at is None]
+        for found in open_ones:
+            self.rows[found.id_hash] = replace(found, ended_at=at)
+        return len(open_ones)
+
+
 class FakeScopedRecordRepository:
     """The records of a fake store one scope may see (the scope decides, as in SQL)."""
 
@@ -664,6 +744,9 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository()
         self.server_secrets = FakeServerSecretRepository()
         self.member_sessions = FakeBrowserSessionRepository()
+        self.staff_users = FakeStaffUserRepository()
+        self.staff_keys = FakeStaffApiKeyRepository()
+        self.staff_sessions = FakeStaffSessionRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -686,7 +769,19 @@ class FakeUnitOfWork:
         self._committed = self._state()
 
     def rollback(self) -> None:
-        for name, state in self._committed.items():
+        self._restore(self._committed)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        before = self._state()
+        try:
+            yield
+        except BaseException:
+            self._restore(before)
+            raise
+
+    def _restore(self, states: dict[str, dict[str, Any]]) -> None:
+        for name, state in states.items():
             vars(getattr(self, name)).update({k: copy.copy(v) for k, v in state.items()})
 
     def _state(self) -> dict[str, dict[str, Any]]:
@@ -716,6 +811,9 @@ _REPOSITORIES = (
     "outbox",
     "server_secrets",
     "member_sessions",
+    "staff_users",
+    "staff_keys",
+    "staff_sessions",
 )
 
 
