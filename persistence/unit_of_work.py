@@ -36,6 +36,7 @@ from persistence.repositories import (
     SqlStaffUserRepository,
 )
 from persistence.scoped import SqlScopedRecordRepository
+from persistence.staff_views import SqlStaffRepository
 
 
 def session_factory(engine: sqlalchemy.Engine) -> sessionmaker[Session]:
@@ -119,6 +120,10 @@ class SqlUnitOfWork:
     def scoped(self, scope: AccessScope) -> SqlScopedRecordRepository:
         self.records.flush()
         return SqlScopedRecordRepository(self._require_session(), scope)
+
+    def staff_scoped(self, scope: AccessScope) -> SqlStaffRepository:
+        self.records.flush()
+        return SqlStaffRepository(self._require_session(), scope)
 
     def commit(self) -> None:
         session = self._require_session()
