@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
+from api.graphql.routes import GraphQLContext, graphql_route
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
-from api.settings import Settings
+from api.settings import Mode, Settings
 from auth.members.sessions import SessionCookie
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
@@ -161,6 +162,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # Before the FHIR mount, whose `/{resource_type}/{id}` would take it (and ask for a token).
         smart_configuration_route(oauth, "/fhir/r4/.well-known/smart-configuration"),
         fhir_mount(fhir),
+        graphql_route(
+            GraphQLContext(
+                unit_of_work=services.unit_of_work,
+                read_unit_of_work=services.read_only_unit_of_work,
+                clock=services.clock,
+                production=settings.mode is not Mode.DEMO,
+                suppress_below=settings.small_count_threshold,
+            )
+        ),
     ]
     app = Starlette(
         routes=routes,
