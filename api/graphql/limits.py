@@ -50,7 +50,7 @@ LIST_FACTOR = 5
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_depth: int = 12
+    max_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2000
     max_cost: int = 10_000
