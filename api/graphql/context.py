@@ -30,6 +30,8 @@ class Context:
     clock: Callable[[], datetime]
     client_address: str | None = None
     suppress_below: int = 11
+    database_failure: Exception | None = field(default=None, repr=False)
+    """A database error a resolver met: the view fails the whole request with it."""
     _uow: UnitOfWork | None = field(default=None, repr=False)
     _records: MemberRecords | None = field(default=None, repr=False)
     _desk: StaffDesk | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
+import sqlalchemy.exc
 import strawberry
 import structlog
 from graphql import GraphQLError
@@ -20,7 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.graphql import records
-from api.graphql.context import Info
+from api.graphql.context import Context, Info
 from api.graphql.errors import (
     MASKED_MESSAGE,
     BadUserInput,
@@ -311,8 +312,11 @@ class Query:
 
 @strawberry.type
 class Mutation:
+    """Each mutation answers with a union of its outcomes; null only when it failed unexpectedly,
+    so that one failure leaves the other mutations' answers of a request standing."""
+
     @strawberry.mutation(description="Member services: show an account's full email (audited).")
-    def reveal_email(self, info: Info, input: RevealEmailInput) -> RevealEmailPayload:
+    def reveal_email(self, info: Info, input: RevealEmailInput) -> RevealEmailPayload | None:
         def reveal(desk: StaffDesk) -> RevealedEmail:
             email = desk.reveal_email(str(input.account_id), input.reason)
             return RevealedEmail(account_id=input.account_id, email=email)
@@ -328,7 +332,7 @@ class Mutation:
     )
     def revoke_authorization(
         self, info: Info, input: RevokeAuthorizationInput
-    ) -> RevokeAuthorizationPayload:
+    ) -> RevokeAuthorizationPayload | None:
         def revoke(desk: StaffDesk) -> AuthorizationRevoked:
             grant = desk.revoke_authorization(str(input.authorization_id), input.reason)
             return AuthorizationRevoked(authorization=Authorization.from_domain(grant))
@@ -337,7 +341,7 @@ class Mutation:
         return payload
 
     @strawberry.mutation(description="Member services: lift a member's sign-in lockout.")
-    def unlock_account(self, info: Info, input: UnlockAccountInput) -> UnlockAccountPayload:
+    def unlock_account(self, info: Info, input: UnlockAccountInput) -> UnlockAccountPayload | None:
         def unlock(desk: StaffDesk) -> AccountUnlocked:
             account = desk.unlock_account(str(input.account_id), input.reason)
             links = desk.repository.account(account.id)
@@ -393,10 +397,20 @@ class PaiSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        context = execution_context.context if execution_context is not None else None
         for error in errors:
+            original = error.original_error
             if self._hide_suggestions:
                 error.message = without_suggestions(error.message)
-            if is_typed(error):
+            if isinstance(context, Context) and isinstance(
+                original, sqlalchemy.exc.SQLAlchemyError
+            ):
+                # The view fails the request with it, and the app's handler logs it.
+                context.database_failure = original
+                log.warning(
+                    "graphql.database_failed", path=error.path, error=type(original).__name__
+                )
+            elif is_typed(error):
                 log.info("graphql.refused", message=error.message, path=error.path)
             else:
                 log.error(

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy.exc
 from cross_web import AsyncHTTPRequestAdapter
 from graphql import GraphQLError
 from starlette.authentication import AuthenticationError
@@ -113,21 +112,12 @@ class PaiGraphQL(GraphQL[Context, None]):
                     )
                 finally:
                     loop.close()
-                _raise_database_failure(result)
+                if context.database_failure is not None:
+                    raise context.database_failure
                 uow.commit()
             return result
 
         return await run_in_threadpool(in_transaction)
-
-
-def _raise_database_failure(result: object) -> None:
-    """Re-raise a database error any resolver met, so the whole request fails and rolls back."""
-    results = result if isinstance(result, list) else [result]
-    for item in results:
-        for error in getattr(item, "errors", None) or ():
-            original = error.original_error
-            if isinstance(original, sqlalchemy.exc.SQLAlchemyError):
-                raise original
 
 
 class GraphQLDoor:
