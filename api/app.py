@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Self
 
 import sqlalchemy
@@ -17,8 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from api.email import CodeEmailComposer, DeliveryWorker, OutboxOnly, Transport, transport_for
 from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
@@ -26,15 +29,26 @@ from api.graphql.routes import GraphQLContext, graphql_route
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings
+from api.web.dev import demo_routes
+from api.web.member.csrf import FormCsrf
+from api.web.member.pages import MemberPagesContext
+from api.web.member.rendering import Renderer
+from api.web.member.routes import member_routes
+from auth.members.codes import CodeService
+from auth.members.journeys import SignInJourneys
 from auth.members.sessions import SessionCookie
+from auth.members.tickets import TicketSealer
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
+from auth.oauth.remote_jwks import FetchPolicy, RemoteJwks
 from auth.oauth.service import OAuthService
 from auth.secret_key import SecretKey, load_secret_key
 from persistence import database, schema
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
 
 log = structlog.get_logger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def utc_now() -> datetime:
@@ -55,6 +69,8 @@ class Services:
     secret_key: Callable[[], SecretKey]
     signing_keys: SigningKeys
     clock: Callable[[], datetime] = utc_now
+    transport: Transport = field(default_factory=OutboxOnly)
+    remote_jwks: RemoteJwks = field(default_factory=RemoteJwks)
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
@@ -67,6 +83,21 @@ class Services:
         """The member session cookie, `Secure` and `__Host-` named when served over HTTPS."""
         secure = self.settings.base_url.startswith("https://")
         return SessionCookie(self.secret_key(), secure=secure)
+
+    @property
+    def https(self) -> bool:
+        return self.settings.base_url.startswith("https://")
+
+    def code_service(self) -> CodeService:
+        composer = CodeEmailComposer(self.settings.plan_name)
+        return CodeService(self.unit_of_work, self.clock, self.secret_key(), composer)
+
+    def journeys(self) -> SignInJourneys:
+        key = self.secret_key()
+        return SignInJourneys(self.unit_of_work, self.clock, self.code_service(), TicketSealer(key))
+
+    def form_csrf(self) -> FormCsrf:
+        return FormCsrf(self.secret_key(), secure=self.https)
 
     def close(self) -> None:
         """Close every pooled database connection."""
@@ -94,6 +125,8 @@ def bootstrap(settings: Settings) -> Services:
         sessions=sessions,
         secret_key=functools.cache(lambda: load_secret_key(unit_of_work, secret, utc_now)),
         signing_keys=SigningKeys(unit_of_work, signing, utc_now),
+        transport=transport_for(settings.smtp_url),
+        remote_jwks=RemoteJwks(FetchPolicy(allow_loopback=settings.jwks_allow_loopback)),
     )
 
 
@@ -130,11 +163,19 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 services.close()
             raise
 
+    delivery = DeliveryWorker(
+        services.unit_of_work, services.transport, interval=settings.outbox_interval
+    )
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            services.close()
+        delivery.start()
+        try:
+            yield
+        finally:
+            delivery.stop()
+            if owned:
+                services.close()
 
     fhir = FhirContext(
         unit_of_work=services.unit_of_work,
@@ -143,6 +184,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         issuer=settings.base_url.rstrip("/"),
         clock=services.clock,
     )
+    renderer = Renderer(settings.plan_name, https=services.https)
     oauth = OAuthContext(
         service=OAuthService(
             OAuthConfig.for_base_url(settings.base_url),
@@ -150,15 +192,29 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             services.clock,
             services.signing_keys,
             services.session_cookie,
+            remote_jwks=services.remote_jwks,
         ),
         session_cookie=services.session_cookie,
-        plan_name=settings.plan_name,
+        renderer=renderer,
+    )
+    pages = MemberPagesContext(
+        journeys=services.journeys,
+        unit_of_work=services.unit_of_work,
+        session_cookie=services.session_cookie,
+        form_csrf=services.form_csrf,
+        renderer=renderer,
+        clock=services.clock,
+        response_floor=settings.signin_floor_seconds,
+        nudge_outbox=delivery.nudge,
     )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
         Route("/openapi.json", _openapi),
         *oauth_routes(oauth),
+        *member_routes(pages),
+        *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # Before the FHIR mount, whose `/{resource_type}/{id}` would take it (and ask for a token).
         smart_configuration_route(oauth, "/fhir/r4/.well-known/smart-configuration"),
         fhir_mount(fhir),

@@ -7,8 +7,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
+from authlib.integrations.base_client import OAuthError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,6 +24,7 @@ from rich.table import Table
 
 from api import demo as demo_setup
 from api.app import Services, bootstrap, create_app
+from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.ingest.pipeline import IngestReport, ingest
 from api.settings import Mode, Settings
 from api.staff_cli import staff_app
@@ -71,6 +74,13 @@ def serve(
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    if settings.mode is Mode.PRODUCTION and not settings.smtp_url:
+        console.print(
+            "[red]PAI_SMTP_URL is not set.[/red] In production mode sign-in codes go out by "
+            "email: set PAI_SMTP_URL (smtp://user:password@host:587) and start again, or run "
+            "`pai demo` to try PAI with the demo outbox."
+        )
+        raise typer.Exit(2)
     with bootstrap(settings) as services:
         _require_current_schema(settings, services)
         for problem in database.durability_problems(services.engine):
@@ -212,6 +222,43 @@ def demo(
     console.print(introduction)
     if serve_after:
         _serve(settings, None, port)
+
+
+@app.command("example-client")
+def example_client(
+    base_url: Annotated[
+        str | None, typer.Option(help="The PAI server (default PAI_BASE_URL).")
+    ] = None,
+    data: Annotated[Path, typer.Option(help="The demo plan `pai demo` wrote.")] = DEMO_DATA,
+    email: Annotated[str | None, typer.Option(help="The member's email address.")] = None,
+) -> None:
+    """Run a SMART app's whole launch against the demo server and print the member's claims count.
+
+    The demo member of `pai demo` creates an account (or signs in), reads the
+    code from /dev/outbox and allows the demo app; the app gets tokens and
+    counts the member's ExplanationOfBenefit records.
+    """
+    settings = Settings()
+    patients = data / "Patient.ndjson"
+    if not patients.is_file():
+        console.print(f"[red]No demo plan in {data}.[/red] Run `pai demo` first (it serves too).")
+        raise typer.Exit(2)
+    details = demo_setup.member_details(demo_setup.first_adult_member(patients))
+    member = MemberDetails(
+        first_name=details["first name"],
+        last_name=details["last name"],
+        birth_date=date.fromisoformat(details["date of birth"]),
+        member_id=details["member ID"],
+        zip_code=details["ZIP"],
+        email=email or details["email"],
+    )
+    client = ExampleClient(base_url or settings.base_url, member, say=console.print)
+    try:
+        result = client.run()
+    except (LaunchFailed, httpx.HTTPError, OAuthError) as failed:
+        console.print(f"[red]The launch failed:[/red] {failed}")
+        raise typer.Exit(1) from failed
+    typer.echo(f"Patient/{result.patient}: {result.claims} ExplanationOfBenefit records")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from domain.repositories import UnitOfWork
 
 DEMO_CLIENT_ID = "pai-demo-app"
 DEMO_REDIRECT_URI = "http://127.0.0.1:8000/demo/callback"
+DEMO_EMAIL = "demo.member@example.org"
 
 
 class _HasUnitOfWork(Protocol):
@@ -74,22 +75,37 @@ def first_adult_member(patients: Path) -> dict[str, Any]:
     raise LookupError(f"no adult member in {patients}")
 
 
-def introduction(patient: dict[str, Any]) -> str:
+def member_details(patient: dict[str, Any]) -> dict[str, str]:
+    """What the demo member types on the hosted pages: ID card details and an email address."""
     name = patient["name"][0]
     member_id = next(
         i["value"]
         for i in patient.get("identifier", [])
         if any(c.get("code") == "MB" for c in i.get("type", {}).get("coding", []))
     )
+    email = next(
+        (t["value"] for t in patient.get("telecom", []) if t.get("system") == "email"),
+        DEMO_EMAIL,
+    )
+    return {
+        "first name": name["given"][0],
+        "last name": name["family"],
+        "date of birth": patient["birthDate"],
+        "member ID": member_id,
+        "ZIP": patient["address"][0]["postalCode"],
+        "email": email,
+    }
+
+
+def introduction(patient: dict[str, Any]) -> str:
+    details = member_details(patient)
     return "\n".join(
         [
             "PAI demo plan loaded.",
-            "Sign in as a demo member with:",
-            f"  first name     {name['given'][0]}",
-            f"  last name      {name['family']}",
-            f"  date of birth  {patient['birthDate']}",
-            f"  member ID      {member_id}",
-            f"  ZIP            {patient['address'][0]['postalCode']}",
+            "Create the demo member's account at /login (or sign in with the email) with:",
+            *(f"  {label:<14} {value}" for label, value in details.items()),
+            "Sign-in codes are not emailed in the demo: read them at /dev/outbox.",
             f"Demo app client id: {DEMO_CLIENT_ID} (redirect URI {DEMO_REDIRECT_URI})",
+            "Run the whole app launch with: pai example-client",
         ]
     )

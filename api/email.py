@@ -222,10 +222,12 @@ def deliver_forever(
     *,
     interval: float = 2.0,
     limit: int = 20,
+    wake: threading.Event | None = None,
 ) -> None:
     """Run `deliver_pending` every `interval` seconds until `stop` is set (for a worker thread).
 
-    A pass that fails (the database is down) is logged and the loop goes on.
+    Setting `wake` starts the next pass at once (set it with `stop` to end the
+    wait). A pass that fails (the database is down) is logged and the loop goes on.
     """
     while not stop.is_set():
         try:
@@ -234,7 +236,57 @@ def deliver_forever(
             log.exception("email delivery pass failed")
             delivery = Delivery()
         if delivery.sent + delivery.failed < limit:
-            stop.wait(interval)
+            if wake is None:
+                stop.wait(interval)
+            else:
+                wake.wait(interval)
+                wake.clear()
+
+
+class DeliveryWorker:
+    """A thread of this process that drains the shared outbox (`deliver_forever`).
+
+    Every process runs one; claims keep them from sending a message twice.
+    `nudge` after queuing a message, so it goes now rather than at the next poll.
+    """
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        transport: Transport,
+        *,
+        interval: float = 2.0,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._transport = transport
+        self._interval = interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None or not self._transport.delivers:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=deliver_forever,
+            args=(self._unit_of_work, self._transport, self._stop),
+            kwargs={"interval": self._interval, "wake": self._wake},
+            name="pai-email-delivery",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the pass under way and end the thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
 
 def _message(email: OutgoingEmail, sender: str) -> EmailMessage:

@@ -75,6 +75,31 @@ class Settings(BaseSettings):
     reject_dir: Path = Field(
         default=Path("var/rejects"), description="Where `pai ingest` writes reject files."
     )
+    outbox_interval: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds between two passes of each process's email worker over the shared outbox "
+            "(a message queued by this process goes at once)."
+        ),
+    )
+    signin_floor_seconds: float = Field(
+        default=0.3,
+        ge=0,
+        le=5,
+        description=(
+            "The sign-in steps that look people up (email, member details, code) answer no "
+            "sooner than this, so their timing does not tell whether a record matched."
+        ),
+    )
+    jwks_allow_loopback: bool = Field(
+        default=False,
+        description=(
+            "Let apps' jwks_uri name loopback addresses (tests and local development only); "
+            "private, link-local and other non-public addresses stay refused."
+        ),
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

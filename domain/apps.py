@@ -35,7 +35,8 @@ class App:
     public app by its client id alone (PKCE protects its codes), a symmetric
     one with a client secret known here only by its SHA-256
     (`client_secret_hash`), an asymmetric one with a `private_key_jwt`
-    assertion signed by a key of its registered JWK Set (`jwks`).
+    assertion signed by a key of its registered JWK Set (`jwks`, or the one
+    published at `jwks_uri`). `logo_uri` is shown to members when it is HTTPS.
     """
 
     client_id: str
@@ -53,6 +54,7 @@ class App:
     client_secret_hash: str | None = None
     jwks: JsonObject | None = None
     jwks_uri: str | None = None
+    logo_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.client_secret_hash is not None and not _SHA256_HEX.fullmatch(

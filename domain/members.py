@@ -103,3 +103,13 @@ class Representation:
     kind: RepresentationKind
     source: str | None = None
     created_at: datetime | None = None
+
+
+def display_name(member: Member | None) -> str:
+    """The member's name as the plan's records give it, given names first."""
+    name = member.official_name if member is not None else None
+    if name is None:
+        return ""
+    if name.text:
+        return name.text
+    return " ".join([*name.given, name.family or ""]).strip()

@@ -10,7 +10,7 @@ from typing import Protocol, Self
 
 from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
-from domain.audit import AccessEvent
+from domain.audit import AccessEvent, GrantUsage
 from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
 from domain.insights import (
     ApiUsage,
@@ -174,6 +174,10 @@ class AccessEventRepository(Protocol):
 
     def latest(self, limit: int = 100) -> list[AccessEvent]:
         """Newest first, of every member and none."""
+        ...
+
+    def usage_for_member(self, member_key: str) -> dict[str, GrantUsage]:
+        """Per grant id: what apps read of the member under it (allowed app events only)."""
         ...
 
 
@@ -431,6 +435,10 @@ class BrowserSessionRepository(Protocol):
 
     def choose_member(self, id_hash: str, member_key: str) -> bool:
         """Set the member the session acts for; False when it is unknown or ended."""
+        ...
+
+    def clear_member(self, id_hash: str) -> bool:
+        """Let the session act for no member until one is chosen again; False when it has ended."""
         ...
 
     def end(self, id_hash: str, at: datetime) -> bool:

@@ -163,3 +163,12 @@ class Tally:
 
     count: int
     oldest: datetime | None = None
+
+
+def mask_email(email: str) -> str:
+    """An address as pages show it to someone who may not own it: `m•••y@example.org`."""
+    local, at, domain = normalize_email(email).rpartition("@")
+    if not at:
+        return "•••"
+    shown = local[0] + "•••" + local[-1] if len(local) > 2 else local[:1] + "•••"
+    return f"{shown}@{domain}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Table, delete, func, insert, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.apps import App, AppStatus, ConsentGrant
-from domain.audit import AccessEvent
+from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.errors import Conflict, NotFound
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
@@ -423,6 +423,30 @@ class SqlAccessEventRepository:
         events = tables.access_events
         query = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
         return _all(self._session, AccessEvent, query)
+
+    def usage_for_member(self, member_key: str) -> dict[str, GrantUsage]:
+        events = tables.access_events
+        query = (
+            select(
+                events.c.grant_id,
+                events.c.resource_type,
+                func.count(),
+                func.sum(events.c.record_count),
+                func.max(events.c.at),
+            )
+            .where(
+                events.c.member_key == member_key,
+                events.c.actor_kind == "app",
+                events.c.outcome == Outcome.ALLOWED.value,
+                events.c.grant_id.is_not(None),
+            )
+            .group_by(events.c.grant_id, events.c.resource_type)
+        )
+        rows = [
+            (grant_id, kind or "", int(count), int(records or 0), _aware(last))
+            for grant_id, kind, count, records, last in self._session.execute(query)
+        ]
+        return summarize_usage(rows)
 
 
 class SqlAccessTokenRepository:
@@ -858,6 +882,15 @@ class SqlBrowserSessionRepository:
         )
         return bool(cast(CursorResult[Any], result).rowcount)
 
+    def clear_member(self, id_hash: str) -> bool:
+        sessions = tables.member_sessions
+        result = self._session.execute(
+            update(sessions)
+            .where(sessions.c.id_hash == id_hash, sessions.c.ended_at.is_(None))
+            .values(member_key=None)
+        )
+        return bool(cast(CursorResult[Any], result).rowcount)
+
     def end(self, id_hash: str, at: datetime) -> bool:
         sessions = tables.member_sessions
         return bool(self._end(sessions.c.id_hash == id_hash, at))
@@ -876,6 +909,13 @@ class SqlBrowserSessionRepository:
             update(sessions).where(condition, sessions.c.ended_at.is_(None)).values(ended_at=at)
         )
         return cast(CursorResult[Any], result).rowcount
+
+
+def _aware(value: datetime) -> datetime:
+    """An aggregate's instant: SQLite hands back a naive UTC datetime (or text) for MAX()."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _meta(row: Any) -> RecordMeta:

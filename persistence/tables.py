@@ -232,6 +232,7 @@ apps = Table(
     Column("client_secret_hash", String(64)),
     Column("jwks", Json()),
     Column("jwks_uri", Text),
+    Column("logo_uri", Text),
     Index(None, "status"),
 )
 

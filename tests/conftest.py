@@ -12,6 +12,9 @@ import sqlalchemy
 
 from persistence import database
 
+# Fixtures of a generated plan served for the member pages (API, end-to-end and browser tests).
+pytest_plugins = ["tests.member_plan"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 
@@ -25,12 +28,15 @@ def shared_fixtures() -> Path:
 
 
 _postgres_tests_passed = 0
+_browser_tests_passed = 0
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    global _postgres_tests_passed  # noqa: PLW0603
+    global _postgres_tests_passed, _browser_tests_passed  # noqa: PLW0603
     if report.when == "call" and report.passed and "postgres" in report.keywords:
         _postgres_tests_passed += 1
+    if report.when == "call" and report.passed and "browser" in report.keywords:
+        _browser_tests_passed += 1
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -42,6 +48,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if wanted and ran_everything and exitstatus == 0 and _postgres_tests_passed == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nPAI_REQUIRE_POSTGRES=1 but no PostgreSQL test ran: is PAI_TEST_POSTGRES_URL set?")
+    browsers = os.environ.get("PAI_REQUIRE_BROWSER") == "1"
+    if browsers and ran_everything and exitstatus == 0 and _browser_tests_passed == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nPAI_REQUIRE_BROWSER=1 but no browser test ran: is /usr/bin/chromium installed?")
 
 
 POSTGRES_URL_VARIABLE = "PAI_TEST_POSTGRES_URL"

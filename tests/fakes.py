@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from domain.access import AccessScope, Interaction, View
 from domain.apps import App, AppStatus, ConsentGrant
-from domain.audit import AccessEvent
+from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
 from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
 from domain.errors import Conflict, NotFound
@@ -253,6 +253,29 @@ class FakeAccessEventRepository:
 
     def latest(self, limit: int = 100) -> list[AccessEvent]:
         return self._newest_first(self.rows)[:limit]
+
+    def usage_for_member(self, member_key: str) -> dict[str, GrantUsage]:
+        groups: dict[tuple[str, str], list[AccessEvent]] = {}
+        for event in self.rows:
+            if (
+                event.member_key == member_key
+                and event.actor_kind == "app"
+                and event.outcome is Outcome.ALLOWED
+                and event.grant_id is not None
+            ):
+                groups.setdefault((event.grant_id, event.resource_type or ""), []).append(event)
+        return summarize_usage(
+            [
+                (
+                    grant,
+                    kind,
+                    len(found),
+                    sum(e.record_count for e in found),
+                    max(e.at for e in found),
+                )
+                for (grant, kind), found in groups.items()
+            ]
+        )
 
     @staticmethod
     def _newest_first(events: Any) -> list[AccessEvent]:
@@ -568,6 +591,13 @@ class FakeBrowserSessionRepository:
         if found is None or found.ended_at is not None:
             return False
         self.rows[id_hash] = replace(found, member_key=member_key)
+        return True
+
+    def clear_member(self, id_hash: str) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, member_key=None)
         return True
 
     def end(self, id_hash: str, at: datetime) -> bool:

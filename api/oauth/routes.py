@@ -2,52 +2,35 @@
 
 Handlers translate only. The URI handed to the server is the public one
 (`PAI_BASE_URL` and the request's path), whatever host the request came in
-on. Pages (the consent form, errors shown instead of a redirect) are plain
-server-rendered HTML that cannot be framed; the hosted member pages will
-replace the consent form.
+on. The pages it shows (consent, and errors shown instead of a redirect)
+are member pages (`api.web.member`): same look, languages and headers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.oauth.sessions import session_id_of
+from api.web.member.rendering import Renderer, origin_of
 from auth.backend import BearerError, bearer_token
 from auth.members.sessions import SessionCookie
 from auth.oauth import discovery
 from auth.oauth.requests import OAuthResponse, RequestParts
-from auth.oauth.service import ConsentNeeded, ErrorPage, LoginRequired, OAuthService
+from auth.oauth.service import ChooseMember, ConsentNeeded, ErrorPage, LoginRequired, OAuthService
 from domain.members import RepresentationKind
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LOGIN_PATH = "/login"
+CHOOSE_PATH = "/login/choose"
 SMART_CONFIGURATION_PATH = "/.well-known/smart-configuration"
-
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-# Pages the person sees: never cached, never framed (clickjacking of Allow), no referrer.
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 _DISCOVERY_HEADERS = {"Cache-Control": "public, max-age=3600"}
 
 
@@ -55,7 +38,7 @@ _DISCOVERY_HEADERS = {"Cache-Control": "public, max-age=3600"}
 class OAuthContext:
     service: OAuthService
     session_cookie: Callable[[], SessionCookie]
-    plan_name: str
+    renderer: Renderer
 
 
 def oauth_routes(context: OAuthContext) -> list[BaseRoute]:
@@ -107,15 +90,23 @@ class _Handlers:
         match outcome:
             case OAuthResponse():
                 return _response(outcome)
-            case LoginRequired(next_url=next_url):
-                target = f"{LOGIN_PATH}?{urlencode({'next': next_url})}"
+            case LoginRequired(next_url=next_url) | ChooseMember(next_url=next_url):
+                page = CHOOSE_PATH if isinstance(outcome, ChooseMember) else LOGIN_PATH
+                target = f"{page}?{urlencode({'next': next_url})}"
                 status = 303 if request.method == "POST" else 302
                 return RedirectResponse(target, status, headers={"Cache-Control": "no-store"})
             case ConsentNeeded():
-                return self._page("oauth/consent.html", 200, **_consent_page(outcome))
+                redirect = dict(outcome.fields).get("redirect_uri", "")
+                return self.context.renderer.render(
+                    request,
+                    "web/consent.html",
+                    form_targets=[o for o in [origin_of(redirect)] if o],
+                    **_consent_page(outcome),
+                )
             case ErrorPage(status=status, error=error, description=description):
-                return self._page(
-                    "oauth/error.html",
+                return self.context.renderer.render(
+                    request,
+                    "web/oauth_error.html",
                     status,
                     error=error,
                     description=description or "The request was not valid.",
@@ -155,26 +146,27 @@ class _Handlers:
             uri += f"?{request.url.query}"
         return RequestParts(request.method, uri, request.headers, query=query, form=form)
 
-    def _page(self, template: str, status: int, **values: Any) -> Response:
-        html = _environment.get_template(template).render(
-            plan_name=self.context.plan_name, **values
-        )
-        return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
-
 
 def _consent_page(outcome: ConsentNeeded) -> dict[str, Any]:
     app = outcome.app
     policy = app.privacy_policy_url
+    logo = app.logo_uri
     return {
         "app": {
             "name": app.name,
             "developer": app.developer,
+            "logo_uri": logo if logo and logo.startswith("https://") else None,
             "privacy_policy_url": policy if policy and policy.startswith("https://") else None,
             "privacy_attested": app.privacy_attested,
         },
         "own_records": outcome.acting_as is RepresentationKind.SELF,
+        "member_name": outcome.member_name,
+        "choices": outcome.choices,
+        "next_url": f"/oauth/authorize?{urlencode(outcome.fields)}",
         "fields": outcome.fields,
         "csrf_token": outcome.csrf_token,
+        "values": {},
+        "errors": {},
     }
 
 

@@ -150,14 +150,24 @@ class CodeService:
                 self._issue(uow, subject, language, at)
             uow.commit()
 
-    def count_request(self, email: str, *, client_address: str | None = None) -> None:
+    def count_request(
+        self, email: str, *, client_address: str | None = None, language: str = "en"
+    ) -> None:
         """Throttle and count a request that sends nothing (no match, no account), like `send_code`.
 
-        Raises `TooManyCodes` as `send_code` would.
+        It does the work `send_code` does short of storing a code and its
+        email (the same look-ups, a code drawn, hashed and worded), so that
+        both answers take as long. Raises `TooManyCodes` as `send_code` would.
         """
         at = self._clock()
         with self._unit_of_work() as uow:
             self._admit(uow, normalize_email(email), client_address, at)
+            nobody = SignInSubject(CodePurpose.SIGN_IN, email)
+            lockout_ends(uow, nobody, at)
+            uow.email_codes.cancel_open(nobody.key, at)  # no code is ever open for an address
+            code = new_code(self._limits.digits)
+            self.hash_code(uuid.uuid4().hex, code)
+            self._compose(CodeEmail(nobody.email, code, nobody.purpose, language, CODE_LIFETIME))
             uow.commit()
 
     def verify(
@@ -186,6 +196,24 @@ class CodeService:
                 return Verified(subject, live.id)
             if live is not None:
                 uow.email_codes.count_wrong_guess(live.id, at)
+            refusal = self._fail(uow, subject, at, client_address)
+            uow.commit()
+            return refusal
+
+    def verify_unmatched(
+        self, subject: SignInSubject, *, client_address: str | None = None
+    ) -> Refused:
+        """Refuse a code entered for a sign-in that found nobody, exactly as `verify` refuses.
+
+        `subject` is whom the failure counts against (the address, or the
+        representative's account); no code of its is accepted, whatever is open.
+        """
+        at = self._clock()
+        with self._unit_of_work() as uow:
+            ends = lockout_ends(uow, subject, at)
+            if ends is not None:
+                return Refused(Refusal.LOCKED, _seconds_until(ends, at))
+            uow.email_codes.open_for(subject.key)  # the look-up `verify` makes, left unused
             refusal = self._fail(uow, subject, at, client_address)
             uow.commit()
             return refusal

@@ -99,6 +99,11 @@ def choose_member(uow: UnitOfWork, session: BrowserSession, member_key: str) -> 
     return chosen
 
 
+def forget_member(uow: UnitOfWork, session: BrowserSession) -> None:
+    """Let the session act for no member until one is chosen again (several to choose from)."""
+    uow.member_sessions.clear_member(session.id_hash)
+
+
 def acting_for(uow: UnitOfWork, session: BrowserSession) -> ActingFor | None:
     """Whom the session acts for, if it names a member still linked to its account.
 

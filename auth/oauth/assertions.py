@@ -1,7 +1,8 @@
 """`private_key_jwt` client authentication (RFC 7523), as SMART's asymmetric clients use it.
 
 Only asymmetric algorithms (RS256/384, ES256/384: never HS* or none), the
-key named by `kid` in the app's registered JWK Set, `exp` at most five
+key named by `kid` in the app's registered JWK Set (or the one at its
+`jwks_uri`, see `auth.oauth.remote_jwks`), `exp` at most five
 minutes ahead, `aud` the token endpoint, each `jti` once. Any failure is
 401 `invalid_client`, whatever the reason, which is only logged.
 """
@@ -74,7 +75,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: OAuthClient) -> Key:
         """The key of the app's registered JWK Set that the assertion's `kid` names."""
         alg, kid = self._header["alg"], self._header["kid"]
-        for data in (client.app.jwks or {}).get("keys", []):
+        for data in self._registered_keys(client).get("keys", []):
             if not isinstance(data, dict) or data.get("kid") != kid:
                 continue
             if data.get("alg") not in (None, alg) or data.get("use") not in (None, "sig"):
@@ -85,6 +86,16 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
                 continue
             return key
         raise InvalidClientError(description="no registered key has that kid")
+
+    def _registered_keys(self, client: OAuthClient) -> JsonObject:
+        """The app's registered JWK Set, or the one its `jwks_uri` published (already fetched:
+        see `auth.oauth.service`; nothing is fetched inside the request's transaction)."""
+        if client.app.jwks is not None:
+            return client.app.jwks
+        remote = self._server.remote_jwks
+        if client.app.jwks_uri and remote is not None:
+            return remote.cached(client.app.jwks_uri) or {}
+        return {}
 
     def process_assertion_claims(self, assertion: str, resolve_key: Key) -> JsonObject:
         try:

@@ -36,6 +36,7 @@ from auth.oauth.grants import (
     SmartOpenIDCode,
     SmartRefreshTokenGrant,
 )
+from auth.oauth.remote_jwks import RemoteJwks
 from auth.oauth.requests import OAuthResponse, printable
 from auth.tokens import mint_access_token, mint_refresh_token
 from domain.apps import ConsentGrant
@@ -54,12 +55,15 @@ class SmartServer(AuthorizationServer):
         uow: UnitOfWork,
         now: datetime,
         signing_key: Callable[[], SigningKey],
+        remote_jwks: RemoteJwks | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.uow = uow
         self.now = now
         self.signing_key = signing_key
+        # JWK Sets of apps that registered a jwks_uri, fetched before the request's transaction.
+        self.remote_jwks = remote_jwks
         # The refresh token being exchanged, whose scopes its successor keeps (RFC 6749 6).
         self.rotating: RefreshToken | None = None
         self.register_client_auth_method("private_key_jwt", PrivateKeyJwt(self))

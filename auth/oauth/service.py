@@ -10,6 +10,9 @@ The authorize endpoint needs a person: a member session of the hosted pages
 (`auth.members.sessions`). Without one the answer is `LoginRequired`; with
 one and no consent yet, `ConsentNeeded` (the page posts the decision back
 with the session's CSRF token); with an active grant for the app, the code.
+An account acting for several members says for which one at every
+authorization (`ChooseMember`; the choice lasts until the decision), and is
+asked to consent each time, naming the member.
 Until the redirect URI is known to be the app's, errors are shown to the
 person (`ErrorPage`), never sent to a URI that might not be the app's.
 """
@@ -21,21 +24,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+import orjson
+import structlog
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error, scope_to_list
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from joserfc import jws
+from joserfc.errors import JoseError
 
 from auth.members import consent, sessions
 from auth.oauth.authorizer import Authorizer, fhir_user
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
+from auth.oauth.remote_jwks import JwksFetchError, RemoteJwks
 from auth.oauth.requests import OAuthResponse, PaiRequest, RequestParts
 from auth.oauth.server import SmartServer
 from auth.principal import app_principal
 from auth.tokens import InvalidToken, active_access_token
 from domain.apps import App
-from domain.members import RepresentationKind
+from domain.members import RepresentationKind, display_name
 from domain.repositories import UnitOfWork
 from domain.values import JsonObject
+
+log = structlog.get_logger(__name__)
 
 DECISION_FIELD = "decision"
 CSRF_FIELD = "csrf_token"
@@ -65,7 +75,9 @@ class ConsentNeeded:
     """The signed-in person has not allowed this app yet: ask them.
 
     `fields` is the authorization request, to be posted back with the
-    decision and `csrf_token`.
+    decision and `csrf_token`. `member_name` names the member the app would
+    read; `choices` is how many members the account acts for (more than one:
+    the page offers to switch).
     """
 
     app: App
@@ -74,9 +86,18 @@ class ConsentNeeded:
     scopes: tuple[str, ...]
     fields: tuple[tuple[str, str], ...]
     csrf_token: str
+    member_name: str = ""
+    choices: int = 1
 
 
-AuthorizeOutcome = OAuthResponse | ErrorPage | LoginRequired | ConsentNeeded
+@dataclass(frozen=True, slots=True)
+class ChooseMember:
+    """The signed-in account acts for several members and has not said for which one yet."""
+
+    next_url: str
+
+
+AuthorizeOutcome = OAuthResponse | ErrorPage | LoginRequired | ChooseMember | ConsentNeeded
 
 
 class OAuthService:
@@ -87,12 +108,15 @@ class OAuthService:
         clock: Callable[[], datetime],
         signing_keys: SigningKeys,
         session_cookie: Callable[[], sessions.SessionCookie],
+        *,
+        remote_jwks: RemoteJwks | None = None,
     ) -> None:
         self.config = config
         self._unit_of_work = unit_of_work
         self._clock = clock
         self.signing_keys = signing_keys
         self._session_cookie = session_cookie
+        self._remote_jwks = remote_jwks
 
     def authorize(self, parts: RequestParts, session_id: str | None) -> AuthorizeOutcome:
         """GET or POST /oauth/authorize: an authorization request, or the consent form's answer."""
@@ -121,6 +145,9 @@ class OAuthService:
                 return ErrorPage(400, error.error, error.get_error_description())
             session = sessions.active_session(uow, session_id, now) if session_id else None
             acting = sessions.acting_for(uow, session) if session is not None else None
+            choices = (
+                len(uow.representations.list_for_account(session.account_id)) if session else 0
+            )
             authorizer = None
             if acting is not None:
                 authorizer = Authorizer(
@@ -139,7 +166,10 @@ class OAuthService:
                 if "none" in prompts:
                     login = LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
                     return server.handle_error_response(request, login)
-                return LoginRequired(f"/oauth/authorize?{urlencode(fields)}")
+                next_url = f"/oauth/authorize?{urlencode(fields)}"
+                if session is not None and choices > 1:
+                    return ChooseMember(next_url)
+                return LoginRequired(next_url)
             client_id = request.client.get_client_id()
             if decision is not None:
                 if not cookie.check_csrf(session, given.get(CSRF_FIELD)):
@@ -148,6 +178,8 @@ class OAuthService:
                         "access_denied",
                         "This page has expired. Go back to the app and connect again.",
                     )
+                if choices > 1:  # whoever acts for several says for whom at each authorization
+                    sessions.forget_member(uow, session)
                 if decision != ALLOW:
                     consent.record_denial(
                         uow, authorizer.account_id, authorizer.member_key, client_id, now
@@ -163,7 +195,12 @@ class OAuthService:
                 except consent.ConsentRefused:
                     return ErrorPage(403, "access_denied", "This app cannot be allowed.")
                 authorizer = server.authorizer(granted, authorizer.account_id)
-            elif authorizer.grant is None or "consent" in prompts:
+            elif (
+                authorizer.grant is None
+                or "consent" in prompts
+                # Someone acting for several members says each time for whom (unless prompt=none).
+                or (choices > 1 and "none" not in prompts)
+            ):
                 if "none" in prompts:
                     ask = ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
                     return server.handle_error_response(request, ask)
@@ -175,6 +212,8 @@ class OAuthService:
                     scopes=tuple(scope_to_list(request.scope) or ()),
                     fields=fields,
                     csrf_token=cookie.csrf_token(session),
+                    member_name=display_name(uow.records.member(authorizer.member_key)),
+                    choices=choices,
                 )
             issued: OAuthResponse = server.create_authorization_response(
                 request, grant_user=authorizer, grant=grant
@@ -230,8 +269,9 @@ class OAuthService:
             body: JsonObject = {"error": "invalid_request", "error_description": problem}
             return OAuthResponse(400, body, (("Content-Type", "application/json"), *NO_STORE))
         key = self.signing_keys.current()  # before the unit of work, as in `authorize`
+        self._fetch_client_keys(parts)
         with self._unit_of_work() as uow:
-            server = SmartServer(self.config, uow, self._clock(), lambda: key)
+            server = SmartServer(self.config, uow, self._clock(), lambda: key, self._remote_jwks)
             try:
                 request = PaiRequest(parts)
             except OAuth2Error as error:
@@ -240,6 +280,34 @@ class OAuthService:
             response = action(server, request)
             uow.commit()
         return response
+
+    def _fetch_client_keys(self, parts: RequestParts) -> None:
+        """Fetch the JWK Set of an app whose assertion this is, if the app registered a
+        `jwks_uri`, before any transaction opens (a slow host must not hold a database lock).
+
+        Nothing here is trusted: the assertion is verified later against what was
+        fetched, and a failed fetch leaves no keys, so authentication fails closed.
+        """
+        assertion = dict(parts.parameters).get("client_assertion")
+        if self._remote_jwks is None or not assertion:
+            return
+        try:
+            unverified = jws.extract_compact(assertion.encode())
+            claims = orjson.loads(unverified.payload)
+            client_id = claims.get("sub") if isinstance(claims, dict) else None
+            kid = unverified.headers().get("kid")
+        except (JoseError, ValueError, TypeError):
+            return
+        if not isinstance(client_id, str):
+            return
+        with self._unit_of_work() as uow:
+            app = uow.apps.get(client_id)
+        if app is None or app.jwks is not None or not app.jwks_uri:
+            return
+        try:
+            self._remote_jwks.keys(app.jwks_uri, kid if isinstance(kid, str) else None)
+        except JwksFetchError as failed:
+            log.warning("oauth.jwks_uri_refused", client_id=client_id, reason=str(failed))
 
     @staticmethod
     def _refused(server: SmartServer, request: PaiRequest, error: OAuth2Error) -> AuthorizeOutcome:

@@ -1,7 +1,9 @@
 """Driving the authorization server in API tests: apps of each kind, member sessions, launches.
 
-The hosted sign-in pages do not exist yet, so a test signs a member in by
-creating the session in the database (`Smart.sign_in`) and sending its cookie.
+The authorization server's tests sign a member in by creating the session in
+the database (`Smart.sign_in`) and sending its cookie; the hosted pages' own
+tests (`test_member_pages`, `test_smart_launch_served`, tests/browser) sign in
+through the pages.
 """
 
 from __future__ import annotations

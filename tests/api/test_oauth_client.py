@@ -3,8 +3,9 @@
 uvicorn serves the plan on a free local port whose address is `PAI_BASE_URL`,
 so discovery, redirects and the FHIR base all name the server the client
 talks to. The member signs in through the session seam (the hosted pages
-come later); everything else goes over the wire: discovery, authorize with
-PKCE S256, consent, code, token, a FHIR read, refresh, revocation.
+are driven end to end in test_smart_launch_served.py); everything else goes
+over the wire: discovery, authorize with PKCE S256, consent, code, token, a
+FHIR read, refresh, revocation.
 """
 
 from __future__ import annotations

@@ -96,11 +96,22 @@ def test_serve_refuses_a_database_whose_schema_is_not_current(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PAI_DATABASE_URL", database_url)
+    monkeypatch.setenv("PAI_SMTP_URL", "smtp://127.0.0.1:2525")
 
     result = CliRunner().invoke(cli, ["serve", "--port", "9"])
 
     assert result.exit_code == 2
     assert "pai db upgrade" in result.output
+
+
+def test_serve_in_production_mode_refuses_to_start_without_an_smtp_server(
+    in_empty_folder: Path,
+) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--port", "9"])
+
+    assert result.exit_code == 2
+    assert "PAI_SMTP_URL is not set" in result.output
+    assert not (in_empty_folder / "var" / "pai.sqlite").exists()  # refused before anything
 
 
 def test_db_upgrade_then_status_reports_a_current_schema(
@@ -131,7 +142,8 @@ def served(in_empty_folder: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
         cwd=in_empty_folder,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        # Production mode needs a mail server; none is reached unless a code is sent.
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "PAI_SMTP_URL": "smtp://127.0.0.1:2525"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -160,3 +172,73 @@ def test_serve_migrates_the_embedded_database_and_answers_health_checks(served: 
     ready = httpx.get(f"{served}/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready"}
+
+
+@pytest.fixture
+def demo_served(in_empty_folder: Path) -> Iterator[str]:
+    """`pai demo`'s plan, then `pai serve` on it in demo mode at a free port."""
+    prepared = CliRunner().invoke(cli, ["demo", "--members", "12", "--no-serve"])
+    assert prepared.exit_code == 0, prepared.output
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "PAI_MODE": "demo",
+        "PAI_BASE_URL": base,
+        "PAI_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        cwd=in_empty_folder,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                assert process.stderr is not None
+                pytest.fail(f"pai serve exited: {process.stderr.read().decode()}")
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_the_example_client_runs_the_whole_launch_and_prints_the_members_claims_count(
+    demo_served: str, in_empty_folder: Path
+) -> None:
+    command = [sys.executable, "-m", "api.cli", "example-client", "--base-url", demo_served]
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+    first = subprocess.run(
+        command, cwd=in_empty_folder, env=environment, capture_output=True, timeout=120, check=False
+    )
+    again = subprocess.run(
+        command, cwd=in_empty_folder, env=environment, capture_output=True, timeout=120, check=False
+    )
+
+    assert first.returncode == 0, first.stderr.decode()
+    assert again.returncode == 0, again.stderr.decode()
+    printed = re.fullmatch(
+        r"Patient/(\S+): (\d+) ExplanationOfBenefit records\n", first.stdout.decode()
+    )
+    assert printed, first.stdout.decode()
+    assert "creating the member's account" in first.stderr.decode()
+    assert "signing in with it" in again.stderr.decode()  # the account exists the second time
+    engine = database.create_engine(f"sqlite:///{in_empty_folder / 'var' / 'pai.sqlite'}")
+    try:
+        with SqlUnitOfWork(session_factory(engine)) as uow:
+            counts = uow.records.count_by_type(printed.group(1))
+    finally:
+        engine.dispose()
+    assert int(printed.group(2)) == counts["ExplanationOfBenefit"] > 0

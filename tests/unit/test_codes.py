@@ -307,7 +307,7 @@ def test_at_most_twenty_codes_an_hour_go_out_for_one_client_address(
 
 
 def test_requests_that_send_nothing_are_throttled_like_those_that_do(
-    codes: CodeService, mail: RecordingComposer
+    codes: CodeService, uow: FakeUnitOfWork
 ) -> None:
     for _ in range(3):
         codes.count_request("Mary@example.org")
@@ -317,7 +317,17 @@ def test_requests_that_send_nothing_are_throttled_like_those_that_do(
         codes.count_request("mary@example.org ")
     with pytest.raises(TooManyCodes):
         codes.send_code(SIGN_IN, "en")
-    assert len(mail.messages) == 1
+    assert len(uow.outbox.latest(10)) == 1
+
+
+def test_a_request_that_sends_nothing_words_a_code_as_a_real_one_does_but_stores_none(
+    codes: CodeService, uow: FakeUnitOfWork, mail: RecordingComposer
+) -> None:
+    codes.count_request("nobody@example.org", language="es")
+
+    assert [(m.to, m.language) for m in mail.messages] == [("nobody@example.org", "es")]
+    assert uow.outbox.latest(10) == []
+    assert uow.email_codes.rows == {}
 
 
 def test_limits_are_configurable_but_never_below_six_digits(

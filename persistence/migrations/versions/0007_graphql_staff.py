@@ -1,7 +1,7 @@
 """Staff users, their dashboard API keys and console sessions; the app of each access event.
 
-Revision ID: 0006_graphql
-Revises: 0005
+Revision ID: 0007_graphql
+Revises: 0006_pages
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ def _instant() -> sa.types.TypeEngine[Any]:
     return sa.DateTime(timezone=True)
 
 
-revision: str = "0006_graphql"
-down_revision: str | None = "0005"
+revision: str = "0007_graphql"
+down_revision: str | None = "0006_pages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The hosted member pages: sign-in, account creation, consent, connected apps."""

@@ -1,0 +1,71 @@
+"""A real SMTP server for tests (aiosmtpd on loopback) and the codes PAI emails to it."""
+
+from __future__ import annotations
+
+import email
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from email.policy import default as default_policy
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_CODE = re.compile(r"\b(\d{6})\b")
+
+
+class Inbox:
+    """Keeps every message the server accepts."""
+
+    def __init__(self) -> None:
+        self._messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        with self._arrived:
+            self._messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._arrived:
+            return [m for m in self._messages if m["To"] == address]
+
+    def next_code(self, address: str, seen: int, timeout: float = 20.0) -> str:
+        """The code of the first message to `address` after the `seen` it had; waits for it."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                found = [m for m in self._messages if m["To"] == address]
+                if len(found) > seen:
+                    body = found[seen].get_body(preferencelist=("plain",))
+                    assert body is not None
+                    code = _CODE.search(body.get_content())
+                    assert code is not None, body.get_content()
+                    return code.group(1)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no email reached {address} within {timeout} s")
+                self._arrived.wait(left)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Inbox, str]]:
+    """An SMTP server on a free loopback port: its inbox and the `PAI_SMTP_URL` that reaches it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, server_hostname="smtp.test")
+    controller.start()
+    try:
+        yield inbox, f"smtp://127.0.0.1:{port}?from=no-reply%40plan.example"
+    finally:
+        controller.stop()
