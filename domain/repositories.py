@@ -553,9 +553,15 @@ class ScopedStaffRepository(Protocol):
         ...
 
     def access_history(
-        self, member_key: str, *, before: tuple[datetime, str] | None, limit: int
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        skip_actions: frozenset[str] = frozenset(),
     ) -> list[AccessEvent]:
-        """The member's audit events, newest first, older than `before` (`ACCESS_HISTORY`)."""
+        """The member's audit events but `skip_actions`, newest first, older than `before`
+        (`ACCESS_HISTORY`)."""
         ...
 
     def data_pulls(self, member_keys: Sequence[str]) -> dict[str, list[DataPull]]:

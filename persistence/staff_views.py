@@ -204,12 +204,19 @@ class SqlStaffRepository:
     # --- access history -------------------------------------------------------------------
 
     def access_history(
-        self, member_key: str, *, before: tuple[datetime, str] | None, limit: int
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        skip_actions: frozenset[str] = frozenset(),
     ) -> list[AccessEvent]:
         events = tables.access_events
         query = select(events).where(
             self.allowed(View.ACCESS_HISTORY), events.c.member_key == member_key
         )
+        if skip_actions:
+            query = query.where(events.c.action.not_in(sorted(skip_actions)))
         if before is not None:
             at, event_id = before
             query = query.where(

@@ -819,11 +819,17 @@ class FakeStaffRepository:
         return {c: a for c, a in found.items() if a is not None}
 
     def access_history(
-        self, member_key: str, *, before: tuple[datetime, str] | None, limit: int
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        skip_actions: frozenset[str] = frozenset(),
     ) -> list[AccessEvent]:
         if not self.scope.sees(View.ACCESS_HISTORY):
             return []
         events = self._uow.access_events.list_for_member(member_key, limit=10_000)
+        events = [e for e in events if e.action not in skip_actions]
         if before is not None:
             events = [e for e in events if (e.at, e.id) < before]
         return events[:limit]

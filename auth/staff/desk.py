@@ -155,11 +155,23 @@ class StaffDesk:
         return self._read(View.RECORD_COUNTS, member_keys, self.repository.record_counts)
 
     def access_history(
-        self, member_key: str, *, before: tuple[datetime, str] | None, limit: int
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        staff_reads: bool = False,
     ) -> list[AccessEvent]:
+        """The member's audit trail, newest first; staff's own reads of it only with `staff_reads`.
+
+        (Staff actions, such as a reveal or a revocation, are always in it.)
+        """
         facts = RequestFacts(STAFF_READ)
         self._require(View.ACCESS_HISTORY, facts, member_key=member_key)
-        events = self.repository.access_history(member_key, before=before, limit=limit)
+        skip = frozenset() if staff_reads else frozenset({STAFF_READ, MEMBER_SEARCH})
+        events = self.repository.access_history(
+            member_key, before=before, limit=limit, skip_actions=skip
+        )
         shown = [e for e in events if e.member_key == member_key]
         self._audit(
             facts,

@@ -256,3 +256,17 @@ def test_administrators_list_apps_and_staff_but_read_nothing_of_members(
         admin.find_members(MemberCriteria(member_number="MB-m1"), after=None, limit=5)
     with pytest.raises(NotPermitted):
         admin.record_counts(["m1"])
+
+
+def test_the_history_leaves_out_staffs_own_reads_unless_asked_but_never_staff_actions(
+    uow: FakeUnitOfWork,
+) -> None:
+    staff = desk(uow)
+    staff.authorizations(["m1"])
+    staff.reveal_email("acct1", "caller verified")
+
+    plain = staff.access_history("m1", before=None, limit=50)
+    everything = staff.access_history("m1", before=None, limit=50, staff_reads=True)
+
+    assert [e.action for e in plain] == [REVEAL_EMAIL]
+    assert {e.action for e in everything} == {REVEAL_EMAIL, STAFF_READ}

@@ -237,16 +237,28 @@ class MemberStatus:
         loads = [c.latest_load for c in found if c.latest_load is not None]
         return max(loads, default=None)
 
-    @strawberry.field(description="The member's audit trail, newest first.")
+    @strawberry.field(
+        description=(
+            "The member's audit trail, newest first; staff's reads of the member's status "
+            "only with includeStaffReads (staff actions always)."
+        )
+    )
     def access_history(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        include_staff_reads: bool = False,
     ) -> Connection[AccessEvent]:
         size = page_size(first)
         key = decode_cursor("AccessEvent", after, 2)
         before = None if key is None else (_instant(key[0]), key[1])
         events = staff_call(
             lambda: info.context.desk.access_history(
-                str(self.member_key), before=before, limit=size + 1
+                str(self.member_key),
+                before=before,
+                limit=size + 1,
+                staff_reads=include_staff_reads,
             )
         )
         return connection(

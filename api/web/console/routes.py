@@ -250,6 +250,7 @@ class _Pages:
         member_key = request.path_params["member_key"]
         done = request.query_params.get("done")
         before = _before(request.query_params.get("before"))
+        staff_reads = request.query_params.get("staff_reads") == "1"
 
         def page(desk: StaffDesk, session: ConsoleSession) -> Response:
             identity = desk.identities([member_key]).get(member_key)
@@ -262,7 +263,9 @@ class _Pages:
             apps = desk.apps(sorted({g.client_id for g in grants} | {p.client_id for p in pulls}))
             accounts = desk.accounts([member_key]).get(member_key, [])
             counts = desk.record_counts([member_key]).get(member_key, [])
-            history = desk.access_history(member_key, before=before, limit=HISTORY_PAGE + 1)
+            history = desk.access_history(
+                member_key, before=before, limit=HISTORY_PAGE + 1, staff_reads=staff_reads
+            )
             older = history[HISTORY_PAGE - 1] if len(history) > HISTORY_PAGE else None
             loads = [c.latest_load for c in counts if c.latest_load is not None]
             return self._render(
@@ -279,6 +282,7 @@ class _Pages:
                 history=history[:HISTORY_PAGE],
                 older=None if older is None else f"{older.at.isoformat()}|{older.id}",
                 done=done,
+                staff_reads=staff_reads,
                 now=self.context.clock(),
             )
 
