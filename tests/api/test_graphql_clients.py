@@ -8,9 +8,6 @@ The operations are the files in docs/graphql that the README points to;
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -18,7 +15,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXTransport
@@ -29,6 +25,7 @@ from domain.staff import StaffRole
 from tests.api.conftest import APP_ONE, MEMBER_A, Plan
 from tests.api.graphql_support import staff_key
 from tests.conftest import REPO_ROOT
+from tests.serving import serving
 
 OPERATIONS = REPO_ROOT / "docs" / "graphql"
 SCHEMA = (REPO_ROOT / "schema.graphql").read_text()
@@ -42,32 +39,14 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(plan: Plan) -> Iterator[Served]:
-    """The plan's app served by uvicorn in a thread, on a socket bound here (no port race)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port: int = listener.getsockname()[1]
-    settings = plan.services.settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
-    services = replace(plan.services, settings=settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, services), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="pai-graphql")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("uvicorn did not start serving PAI")
-            time.sleep(0.02)
-        yield Served(plan, f"http://127.0.0.1:{port}/graphql")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
-    assert not thread.is_alive(), "uvicorn did not shut down"
+    """The plan's app served by uvicorn on a loopback port, its base URL the one it listens on."""
+
+    def build(base_url: str) -> Any:
+        settings = plan.services.settings.model_copy(update={"base_url": base_url})
+        return create_app(settings, replace(plan.services, settings=settings))
+
+    with serving(build, name="pai-graphql") as base_url:
+        yield Served(plan, f"{base_url}/graphql")
 
 
 def client(served: Served, credential: str) -> Client:
