@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Self
 
 import strawberry
 
-from api.graphql.context import Info
 from api.graphql.types.apps import AppSummary, app_summary
 from api.graphql.types.member_status import RecordCount
-from domain import insights
+from domain import apps, insights
 
 SUPPRESSED = "Null when suppressed (a count from 1 to 10, which could single someone out)."
 
 
-async def _app(info: Info, client_id: str | None) -> AppSummary | None:
-    if client_id is None:
-        return None
-    return app_summary(await info.context.loaders.apps.load(client_id), client_id)
+Apps = Mapping[str, apps.App]
+
+
+def _app(found: Apps, client_id: str | None) -> AppSummary | None:
+    return None if client_id is None else app_summary(found.get(client_id), client_id)
 
 
 @strawberry.type(description="One day of the authorization funnel, for one app or all of them.")
@@ -31,15 +32,13 @@ class FunnelDay:
     codes_verified: int | None = strawberry.field(description=SUPPRESSED)
     consents_allowed: int | None = strawberry.field(description=SUPPRESSED)
     consents_denied: int | None = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field(description="Null when the row counts every app together.")
-    async def app(self, info: Info) -> AppSummary | None:
-        return await _app(info, self.source.client_id)
+    app: AppSummary | None = strawberry.field(description="Null when the row counts every app.")
 
     @classmethod
-    def from_domain(cls, row: insights.FunnelRow) -> Self:
+    def from_domain(cls, row: insights.FunnelRow, found: Apps) -> Self:
         return cls(
             source=row,
+            app=_app(found, row.client_id),
             day=row.day,
             match_attempts=row.match_attempts,
             matches=row.matches,
@@ -54,16 +53,13 @@ class FunnelDay:
 class AppAuthorizations:
     source: strawberry.Private[insights.AppCount]
     active: int | None = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def app(self, info: Info) -> AppSummary:
-        summary = await _app(info, self.source.client_id)
-        assert summary is not None
-        return summary
+    app: AppSummary
 
     @classmethod
-    def from_domain(cls, row: insights.AppCount) -> Self:
-        return cls(source=row, active=row.count)
+    def from_domain(cls, row: insights.AppCount, found: Apps) -> Self:
+        return cls(
+            source=row, active=row.count, app=app_summary(found.get(row.client_id), row.client_id)
+        )
 
 
 @strawberry.type(description="Authorizations given and revoked on one day, every app together.")
@@ -84,17 +80,13 @@ class ApiUsage:
     day: date | None = strawberry.field(description="Null in per-type rows.")
     calls: int | None = strawberry.field(description=SUPPRESSED)
     records: int | None = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def app(self, info: Info) -> AppSummary:
-        summary = await _app(info, self.source.client_id)
-        assert summary is not None
-        return summary
+    app: AppSummary
 
     @classmethod
-    def from_domain(cls, row: insights.ApiUsage) -> Self:
+    def from_domain(cls, row: insights.ApiUsage, found: Apps) -> Self:
         return cls(
             source=row,
+            app=app_summary(found.get(row.client_id), row.client_id),
             resource_type=row.resource_type,
             day=row.day,
             calls=row.calls,
