@@ -25,9 +25,11 @@ from api.email import CodeEmailComposer, DeliveryWorker, OutboxOnly, Transport, 
 from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
+from api.graphql.routes import GraphQLContext, graphql_route
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings
+from api.web.console.routes import ConsoleContext, console_routes
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
 from api.web.member.pages import MemberPagesContext
@@ -213,10 +215,29 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         *oauth_routes(oauth),
         *member_routes(pages),
         *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
+        *console_routes(
+            ConsoleContext(
+                unit_of_work=services.unit_of_work,
+                clock=services.clock,
+                secret_key=services.secret_key,
+                https=services.https,
+                plan_name=settings.plan_name,
+                suppress_below=settings.small_count_threshold,
+            )
+        ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # Before the FHIR mount, whose `/{resource_type}/{id}` would take it (and ask for a token).
         smart_configuration_route(oauth, "/fhir/r4/.well-known/smart-configuration"),
         fhir_mount(fhir),
+        graphql_route(
+            GraphQLContext(
+                unit_of_work=services.unit_of_work,
+                read_unit_of_work=services.read_only_unit_of_work,
+                clock=services.clock,
+                production=settings.mode is not Mode.DEMO,
+                suppress_below=settings.small_count_threshold,
+            )
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -28,6 +28,7 @@ from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
 from api.settings import Mode, Settings
+from api.staff_cli import staff_app
 from api.synthetic import generate_plan
 from domain.ingestion import Change
 from persistence import database, schema
@@ -35,6 +36,7 @@ from persistence import database, schema
 app = typer.Typer(help="PAI: Patient Access and Interoperability service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(staff_app, name="staff")
 console = Console(stderr=True)
 
 DEMO_DATA = Path("var/demo-data")

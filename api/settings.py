@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `pai serve` listens on.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     log_json: bool = Field(default=True, description="Structured JSON logs (false: console).")
+    small_count_threshold: int = Field(
+        default=11,
+        ge=2,
+        description=(
+            "The smallest count dashboards see: counts from 1 to this minus one are suppressed "
+            "(CMS's cell-size policy suppresses 1 to 10)."
+        ),
+    )
     reject_dir: Path = Field(
         default=Path("var/rejects"), description="Where `pai ingest` writes reject files."
     )

@@ -2,7 +2,8 @@
 
 `BearerTokenBackend`, under Starlette's `AuthenticationMiddleware`, puts a
 `PrincipalUser` on every request: the app principal of a valid
-`Authorization: Bearer` token, or `ANONYMOUS` when the request carries no
+`Authorization: Bearer` token (or, where the door takes them, the staff
+principal of a dashboard API key), or `ANONYMOUS` when the request carries no
 bearer token (another scheme, such as a client's Basic credentials at the
 token endpoint, is left to its endpoint). A bearer token that is malformed or
 grants nothing is refused with `BearerError`, whose reason and status the
@@ -35,6 +36,7 @@ from auth.principal import (
     StaffPrincipal,
     app_principal,
 )
+from auth.staff.accounts import is_key_string, principal_for_key
 from auth.tokens import InvalidToken, active_access_token
 from domain.repositories import UnitOfWork
 
@@ -120,20 +122,40 @@ def bearer_token(authorization: Sequence[str]) -> str | None:
 
 
 class BearerTokenBackend(AuthenticationBackend):
-    """Authenticates apps by access token; the principal's checks run in one unit of work."""
+    """Authenticates apps by access token; the principal's checks run in one unit of work.
+
+    With `staff_keys`, a bearer string shaped like a staff API key (`pai_sk_...`)
+    is looked up as one instead (GraphQL takes both; the FHIR API apps only).
+    """
 
     def __init__(
-        self, unit_of_work: Callable[[], UnitOfWork], clock: Callable[[], datetime]
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        *,
+        staff_keys: bool = False,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
+        self._staff_keys = staff_keys
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
         token = bearer_token(conn.headers.getlist("authorization"))
         if token is None:
             return AuthCredentials(), PrincipalUser(ANONYMOUS)
+        if self._staff_keys and is_key_string(token):
+            staff = await run_in_threadpool(self.staff_principal_for, token)
+            return AuthCredentials([f"staff:{staff.role.value}"]), PrincipalUser(staff)
         principal = await run_in_threadpool(self.principal_for, token)
         return AuthCredentials(principal.scopes), PrincipalUser(principal)
+
+    def staff_principal_for(self, key: str) -> StaffPrincipal:
+        """The staff principal of an API key string; raises `BearerError` (invalid_token)."""
+        with self._unit_of_work() as uow:
+            principal = principal_for_key(uow, key, self._clock())
+        if principal is None:
+            raise BearerError.invalid_token("the API key is unknown, expired or revoked")
+        return principal
 
     def principal_for(self, token: str) -> AppPrincipal:
         """The app principal of an access token string; raises `BearerError` (invalid_token)."""

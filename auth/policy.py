@@ -18,11 +18,12 @@ from datetime import datetime
 
 from auth import scopes
 from auth.principal import AppPrincipal, Principal, StaffPrincipal
-from domain.access import AccessScope, Interaction
+from domain.access import AccessScope, Interaction, StaffAction, View
 from domain.audit import AccessEvent, Outcome
 from domain.records import Form, RecordKey, StoredRecord
 from domain.repositories import ScopedRecordRepository, UnitOfWork
 from domain.search import InvalidPagePosition, PagePosition, RecordPage, SearchQuery
+from domain.staff import StaffRole
 
 # The member-owned types a wildcard scope (`patient/*.rs`) stands for.
 MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
@@ -59,6 +60,32 @@ MEMBER_RESOURCE_TYPES: frozenset[str] = frozenset(
 
 _REVINCLUDE_LIMIT = 1000
 
+# CMS's cell-size suppression policy: counts from 1 to 10 are never shown to analysts.
+SMALL_COUNT_THRESHOLD = 11
+# Full email addresses one member-services user may reveal per hour (each one is audited).
+REVEALS_PER_HOUR = 20
+
+# What each staff role may read and do. No role reads claim or clinical content.
+_STAFF_ACCESS: dict[StaffRole, tuple[frozenset[View], frozenset[StaffAction]]] = {
+    StaffRole.MEMBER_SERVICES: (
+        frozenset(
+            {
+                View.MEMBER_IDENTITY,
+                View.ACCOUNTS,
+                View.AUTHORIZATIONS,
+                View.ACCESS_HISTORY,
+                View.RECORD_COUNTS,
+            }
+        ),
+        frozenset(StaffAction),
+    ),
+    StaffRole.ANALYST: (frozenset({View.AGGREGATES}), frozenset()),
+    StaffRole.ADMINISTRATOR: (
+        frozenset({View.APPS, View.STAFF, View.INGESTION_RUNS}),
+        frozenset(),
+    ),
+}
+
 
 class PolicyViolation(Exception):
     """A repository handed out a record its scope excludes: a defect, never shown to anyone."""
@@ -82,15 +109,24 @@ class RequestFacts:
     client_address: str | None = None
 
 
-def access_scope(principal: Principal) -> AccessScope:
-    """What `principal` may see of member data; fails closed for anything but an app."""
+def access_scope(
+    principal: Principal, *, suppress_below: int = SMALL_COUNT_THRESHOLD
+) -> AccessScope:
+    """What `principal` may see; fails closed for anything unknown.
+
+    An app sees records of its member; staff see no records, only the views
+    of their role, with counts below `suppress_below` hidden from analysts.
+    """
     match principal:
         case AppPrincipal(member_key=member_key, scopes=granted) if member_key:
             types = scopes.patient_access(granted, MEMBER_RESOURCE_TYPES)
             # The provider directory and definitions are public to any app (DESIGN.md).
             return AccessScope(member_key=member_key, types=types, reference_data=True)
+        case StaffPrincipal(role=role) if role in _STAFF_ACCESS:
+            views, actions = _STAFF_ACCESS[role]
+            threshold = max(suppress_below, 2) if View.AGGREGATES in views else 0
+            return AccessScope(views=views, actions=actions, suppress_below=threshold)
         case _:
-            # Member-services staff and everyone else see no claim or clinical content here.
             return AccessScope.nothing()
 
 
@@ -270,6 +306,9 @@ class MemberRecords:
                 grant_id=grant_id,
                 record_count=count,
                 detail=detail,
+                client_id=self.principal.client_id
+                if isinstance(self.principal, AppPrincipal)
+                else None,
             )
         )
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TypeAlias
 
 from domain.repositories import UnitOfWork
+from domain.staff import StaffRole, StaffUser
 from domain.tokens import AccessToken
 
-
-class StaffRole(StrEnum):
-    MEMBER_SERVICES = "member-services"
-    ANALYST = "analyst"
-    ADMINISTRATOR = "administrator"
+__all__ = [
+    "ANONYMOUS",
+    "Anonymous",
+    "AppPrincipal",
+    "MemberSession",
+    "Principal",
+    "StaffPrincipal",
+    "StaffRole",
+    "app_principal",
+    "staff_principal",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +53,15 @@ class MemberSession:
 
 @dataclass(frozen=True, slots=True)
 class StaffPrincipal:
+    """A staff user of the plan, through an API key (`key_id`) or a console session.
+
+    Like an app's, it exists only while the user is active (and the key is),
+    checked on every request.
+    """
+
     user_id: str
     role: StaffRole
+    key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +100,10 @@ def app_principal(uow: UnitOfWork, token: AccessToken, *, at: datetime) -> AppPr
         scopes=token.scopes,
         token_hash=token.token_hash,
     )
+
+
+def staff_principal(user: StaffUser | None, *, key_id: str | None = None) -> StaffPrincipal | None:
+    """The principal of a stored staff user, or None when there is none or it is disabled."""
+    if user is None or not user.is_active:
+        return None
+    return StaffPrincipal(user_id=user.id, role=user.role, key_id=key_id)

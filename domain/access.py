@@ -4,6 +4,11 @@ The policy (auth/policy.py) turns a request's principal into an `AccessScope`;
 persistence turns the scope into the predicate every query carries; the
 policy re-checks each record against it before it leaves. A scope that names
 no member sees no member data: it fails closed.
+
+Staff see no records at all (no claim or clinical content): their scopes
+name `views` instead, the parts of the service they may read (a member's
+identity, the authorizations, the aggregates, ...), and `actions`, what they
+may change. A scope with no view sees nothing of them either.
 """
 
 from __future__ import annotations
@@ -18,6 +23,37 @@ from domain.clinical import REFERENCE_KINDS
 class Interaction(StrEnum):
     READ = "read"
     SEARCH = "search"
+
+
+class View(StrEnum):
+    """What staff may read, besides records (which they never read)."""
+
+    MEMBER_IDENTITY = "member-identity"
+    """Member number, names, birth date, gender: enough to find and confirm a member."""
+    ACCOUNTS = "accounts"
+    """The accounts acting for a member (self or representative), with masked emails."""
+    AUTHORIZATIONS = "authorizations"
+    """Every consent grant of a member: app, account, when, status, revocation."""
+    ACCESS_HISTORY = "access-history"
+    """The member's audit trail: who read what of the member's data, and when."""
+    RECORD_COUNTS = "record-counts"
+    """How many records of each type a member has, and when they were last loaded."""
+    AGGREGATES = "aggregates"
+    """Counts over all members, never per member, small counts suppressed."""
+    APPS = "apps"
+    """Registered apps and their registration details."""
+    STAFF = "staff"
+    """Staff users and their API keys (never a key or a password)."""
+    INGESTION_RUNS = "ingestion-runs"
+    """Loads of data, with their counts and reject files."""
+
+
+class StaffAction(StrEnum):
+    """What staff may change; every one is audited."""
+
+    REVEAL_EMAIL = "reveal-email"
+    REVOKE_AUTHORIZATION = "revoke-authorization"
+    UNLOCK_ACCOUNT = "unlock-account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +110,35 @@ def _widest(
 
 @dataclass(frozen=True, slots=True)
 class AccessScope:
-    """One member's records of the listed types, plus plan-wide reference data if allowed."""
+    """One member's records of the listed types, plus plan-wide reference data if allowed.
+
+    For staff: the `views` they may read and the `actions` they may take.
+    Counts given to a scope with `suppress_below` are hidden when they are at
+    least 1 and below it, so that no individual can be singled out.
+    """
 
     member_key: str | None = None
     types: Mapping[str, TypeAccess] = field(default_factory=dict)
     reference_data: bool = False
+    views: frozenset[View] = frozenset()
+    actions: frozenset[StaffAction] = frozenset()
+    suppress_below: int = 0
 
     @classmethod
     def nothing(cls) -> AccessScope:
         return cls()
+
+    def sees(self, view: View) -> bool:
+        return view in self.views
+
+    def may(self, action: StaffAction) -> bool:
+        return action in self.actions
+
+    def shown_count(self, count: int) -> int | None:
+        """`count` as this scope may see it: None when it is small enough to single someone out."""
+        if 0 < count < self.suppress_below:
+            return None
+        return count
 
     def access_to(self, resource_type: str) -> TypeAccess:
         if resource_type in REFERENCE_KINDS:

@@ -20,7 +20,10 @@ class AccessEvent:
     """One append-only audit entry. Never holds a code, token or secret.
 
     `actor` is a client id, an account id or a staff user; `query` is the
-    request's query with any credential-bearing parameter removed.
+    request's query with any credential-bearing parameter removed;
+    `client_id` names the app the event concerns, whoever acted (the app's own
+    reads, a member's consent to it, a sign-in step begun from it), so usage
+    and the authorization funnel can be counted per app.
     """
 
     id: str
@@ -36,6 +39,7 @@ class AccessEvent:
     grant_id: str | None = None
     record_count: int = 0
     detail: str | None = None
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

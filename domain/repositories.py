@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from contextlib import AbstractContextManager
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage
+from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
+from domain.insights import (
+    ApiUsage,
+    AppCount,
+    AuthorizationDay,
+    FunnelRow,
+    SourceFreshness,
+    TransferMetrics,
+)
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, CodeTake, SigningKey
 from domain.outbox import OutgoingEmail
@@ -18,6 +28,7 @@ from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.sessions import BrowserSession
 from domain.signin import CodeRequest, EmailCode, SignInFailure, Tally
+from domain.staff import StaffApiKey, StaffSession, StaffUser
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
 
@@ -465,6 +476,177 @@ class BrowserSessionRepository(Protocol):
         ...
 
 
+class StaffUserRepository(Protocol):
+    """Staff users, kept when disabled (the audit trail names them)."""
+
+    def add(self, user: StaffUser) -> None:
+        """Raises `Conflict` when the username is taken."""
+        ...
+
+    def update(self, user: StaffUser) -> None: ...
+
+    def get(self, user_id: str) -> StaffUser | None: ...
+
+    def get_by_username(self, username: str) -> StaffUser | None:
+        """Compared after `domain.staff.normalize_username`."""
+        ...
+
+    def list_all(self) -> list[StaffUser]:
+        """Ordered by username."""
+        ...
+
+
+class StaffApiKeyRepository(Protocol):
+    """API keys by the SHA-256 of their string; revoked by setting `revoked_at`, never deleted."""
+
+    def add(self, key: StaffApiKey) -> None:
+        """Store a new key; its id and hash must be new, its user stored."""
+        ...
+
+    def get(self, key_id: str) -> StaffApiKey | None: ...
+
+    def get_by_hash(self, key_hash: str) -> StaffApiKey | None: ...
+
+    def list_all(self) -> list[StaffApiKey]:
+        """Newest first, revoked ones included."""
+        ...
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        """True when this call revoked the key; False when unknown or revoked already."""
+        ...
+
+
+class StaffSessionRepository(Protocol):
+    """Console sessions by the SHA-256 of their id; every change is one conditional statement."""
+
+    def add(self, session: StaffSession) -> None: ...
+
+    def get(self, id_hash: str) -> StaffSession | None: ...
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        """End the session (sign-out); True when this call ended it."""
+        ...
+
+    def end_for_user(self, user_id: str, at: datetime) -> int:
+        """End every open session of the user; how many this call ended."""
+        ...
+
+
+class ScopedStaffRepository(Protocol):
+    """What staff read, under one `AccessScope`: each statement carries the scope's predicate.
+
+    A method whose view the scope lacks returns nothing (its statement's
+    predicate is false). Lists of many members come in one statement per
+    table, so a page of members costs the same few statements as one.
+    Pages are keyset pages: `after` is the last key of the previous page.
+    """
+
+    @property
+    def scope(self) -> AccessScope: ...
+
+    def find_members(
+        self, criteria: MemberCriteria, *, after: str | None, limit: int
+    ) -> list[Member]:
+        """Members matching `criteria`, by member key (`MEMBER_IDENTITY`)."""
+        ...
+
+    def members(self, member_keys: Sequence[str]) -> dict[str, Member]:
+        """The members of `member_keys` that are stored (`MEMBER_IDENTITY`)."""
+        ...
+
+    def linked_accounts(self, member_keys: Sequence[str]) -> dict[str, list[LinkedAccount]]:
+        """The accounts acting for each member, by account id (`ACCOUNTS`)."""
+        ...
+
+    def account(self, account_id: str) -> AccountLinks | None:
+        """An account and every member it acts for (`ACCOUNTS`)."""
+        ...
+
+    def grants(self, member_keys: Sequence[str]) -> dict[str, list[ConsentGrant]]:
+        """Each member's grants, newest first, revoked ones too (`AUTHORIZATIONS`)."""
+        ...
+
+    def grant(self, grant_id: str) -> ConsentGrant | None:
+        """(`AUTHORIZATIONS`)"""
+        ...
+
+    def apps(self, client_ids: Sequence[str]) -> dict[str, App]:
+        """Apps by client id (`AUTHORIZATIONS`, `APPS` or `AGGREGATES`)."""
+        ...
+
+    def access_history(
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        skip_actions: frozenset[str] = frozenset(),
+    ) -> list[AccessEvent]:
+        """The member's audit events but `skip_actions`, newest first, older than `before`
+        (`ACCESS_HISTORY`)."""
+        ...
+
+    def data_pulls(self, member_keys: Sequence[str]) -> dict[str, list[DataPull]]:
+        """What apps read of each member, per app and type (`ACCESS_HISTORY`)."""
+        ...
+
+    def record_counts(self, member_keys: Sequence[str]) -> dict[str, list[RecordCount]]:
+        """Each member's records per type, with the latest load (`RECORD_COUNTS`)."""
+        ...
+
+    def actions_since(self, actor: str, action: str, since: datetime) -> int:
+        """How often `actor` took `action` since `since` (the scope's own limits)."""
+        ...
+
+    def funnel(self, start: date, end: date, *, per_app: bool) -> list[FunnelRow]:
+        """Funnel steps per day (and app), from `start` to `end` inclusive (`AGGREGATES`)."""
+        ...
+
+    def active_authorizations(self) -> list[AppCount]:
+        """(`AGGREGATES`)"""
+        ...
+
+    def authorizations_per_day(self, start: date, end: date) -> list[AuthorizationDay]:
+        """(`AGGREGATES`)"""
+        ...
+
+    def api_usage(self, start: date, end: date, *, per_day: bool) -> list[ApiUsage]:
+        """App calls per app and type, or per app and day (`AGGREGATES`)."""
+        ...
+
+    def freshness_by_type(self) -> list[RecordCount]:
+        """Records per type over the plan, with the latest load (`AGGREGATES`)."""
+        ...
+
+    def freshness_by_source(self) -> list[SourceFreshness]:
+        """The latest load of each source (`AGGREGATES` or `INGESTION_RUNS`)."""
+        ...
+
+    def transfer_metrics(self, year: int) -> TransferMetrics:
+        """(`AGGREGATES`)"""
+        ...
+
+    def list_apps(self, *, after: str | None, limit: int) -> list[App]:
+        """By client id (`APPS`)."""
+        ...
+
+    def list_staff(self, *, after: str | None, limit: int) -> list[StaffUser]:
+        """By username (`STAFF`)."""
+        ...
+
+    def staff_by_ids(self, user_ids: Sequence[str]) -> dict[str, StaffUser]:
+        """(`STAFF`)"""
+        ...
+
+    def list_keys(self, *, after: str | None, limit: int) -> list[StaffApiKey]:
+        """By id (`STAFF`)."""
+        ...
+
+    def list_runs(self, *, before: tuple[datetime, str] | None, limit: int) -> list[IngestionRun]:
+        """Newest first (`INGESTION_RUNS`)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -526,8 +708,21 @@ class UnitOfWork(Protocol):
     @property
     def member_sessions(self) -> BrowserSessionRepository: ...
 
+    @property
+    def staff_users(self) -> StaffUserRepository: ...
+
+    @property
+    def staff_keys(self) -> StaffApiKeyRepository: ...
+
+    @property
+    def staff_sessions(self) -> StaffSessionRepository: ...
+
     def scoped(self, scope: AccessScope, form: Form) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""
+        ...
+
+    def staff_scoped(self, scope: AccessScope) -> ScopedStaffRepository:
+        """What staff read, as `scope` may see it; the only way staff read about members."""
         ...
 
     def __enter__(self) -> Self: ...
@@ -544,3 +739,11 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: what the block changed is undone when it raises, alone.
+
+        For requests that make several independent changes (GraphQL mutations),
+        so that one that fails leaves nothing half done.
+        """
+        ...

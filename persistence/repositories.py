@@ -27,6 +27,7 @@ from domain.records import Record, RecordKey, Rendition, member_key_of, record_k
 from domain.runs import IngestionRun
 from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
+from domain.staff import StaffApiKey, StaffSession, StaffUser, normalize_username
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
 from persistence import codec, record_rows, tables
@@ -990,3 +991,92 @@ def _revoke(session: Session, table: Table, condition: Any, at: datetime) -> int
 def _delete(session: Session, table: Table, condition: Any) -> int:
     result = session.execute(delete(table).where(condition))
     return cast(CursorResult[Any], result).rowcount
+
+
+class SqlStaffUserRepository:
+    """Usernames are stored normalized and unique."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, user: StaffUser) -> None:
+        _insert_or_conflict(
+            self._session,
+            tables.staff_users,
+            codec.to_row(user),
+            f"the username {user.username!r} is taken",
+        )
+
+    def update(self, user: StaffUser) -> None:
+        users = tables.staff_users
+        _update_one(self._session, users, users.c.id, user.id, user)
+
+    def get(self, user_id: str) -> StaffUser | None:
+        users = tables.staff_users
+        return _one(self._session, StaffUser, select(users).where(users.c.id == user_id))
+
+    def get_by_username(self, username: str) -> StaffUser | None:
+        users = tables.staff_users
+        query = select(users).where(users.c.username == normalize_username(username))
+        return _one(self._session, StaffUser, query)
+
+    def list_all(self) -> list[StaffUser]:
+        users = tables.staff_users
+        return _all(self._session, StaffUser, select(users).order_by(users.c.username))
+
+
+class SqlStaffApiKeyRepository:
+    """Keys by id and by hash; revoking sets `revoked_at` once, nothing is deleted."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, key: StaffApiKey) -> None:
+        self._session.execute(insert(tables.staff_api_keys).values(codec.to_row(key)))
+
+    def get(self, key_id: str) -> StaffApiKey | None:
+        keys = tables.staff_api_keys
+        return _one(self._session, StaffApiKey, select(keys).where(keys.c.id == key_id))
+
+    def get_by_hash(self, key_hash: str) -> StaffApiKey | None:
+        keys = tables.staff_api_keys
+        return _one(self._session, StaffApiKey, select(keys).where(keys.c.key_hash == key_hash))
+
+    def list_all(self) -> list[StaffApiKey]:
+        keys = tables.staff_api_keys
+        query = select(keys).order_by(keys.c.created_at.desc(), keys.c.id)
+        return _all(self._session, StaffApiKey, query)
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        keys = tables.staff_api_keys
+        return bool(_revoke(self._session, keys, keys.c.id == key_id, at))
+
+
+class SqlStaffSessionRepository:
+    """Console sessions by the hash of their id; every change is one conditional UPDATE."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, staff_session: StaffSession) -> None:
+        self._session.execute(insert(tables.staff_sessions).values(codec.to_row(staff_session)))
+
+    def get(self, id_hash: str) -> StaffSession | None:
+        sessions = tables.staff_sessions
+        query = select(sessions).where(sessions.c.id_hash == id_hash)
+        return _one(self._session, StaffSession, query)
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        sessions = tables.staff_sessions
+        return bool(self._end(sessions.c.id_hash == id_hash, at))
+
+    def end_for_user(self, user_id: str, at: datetime) -> int:
+        sessions = tables.staff_sessions
+        return self._end(sessions.c.user_id == user_id, at)
+
+    def _end(self, condition: Any, at: datetime) -> int:
+        sessions = tables.staff_sessions
+        result = self._session.execute(
+            update(sessions).where(condition, sessions.c.ended_at.is_(None)).values(ended_at=at)
+        )
+        return cast(CursorResult[Any], result).rowcount

@@ -299,9 +299,12 @@ access_events = Table(
     Column("grant_id", String(64)),
     Column("record_count", Integer, nullable=False),
     Column("detail", Text),
+    # The app the event concerns (its reads, a consent, a sign-in step begun from it).
+    Column("client_id", String(128)),
     Index(None, "member_key", "at"),
     Index(None, "actor", "at"),
     Index(None, "at"),
+    Index(None, "action", "at"),
 )
 
 # Tokens are stored by the SHA-256 hex digest of their string, never the string itself.
@@ -469,5 +472,48 @@ member_sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("ended_at", UtcDateTime),
     Index(None, "account_id"),
+    Index(None, "expires_at"),
+)
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # Stored normalized (`domain.staff.normalize_username`), so unique whatever the case typed.
+    Column("username", String(128), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # An scrypt hash with its parameters and salt; never the password.
+    Column("password_hash", String(255)),
+    Column("disabled_at", UtcDateTime),
+    Column("locked_until", UtcDateTime),
+)
+
+# Dashboard API keys, by the SHA-256 hex digest of the key string, never the string itself.
+staff_api_keys = Table(
+    "staff_api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("staff_users.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "user_id"),
+)
+
+# Console sessions, by the SHA-256 hex digest of the session id.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("staff_users.id"), nullable=False),
+    Column("csrf_secret", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Index(None, "user_id"),
     Index(None, "expires_at"),
 )

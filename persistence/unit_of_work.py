@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Self
 
@@ -30,8 +32,12 @@ from persistence.repositories import (
     SqlServerSecretRepository,
     SqlSignInFailureRepository,
     SqlSigningKeyRepository,
+    SqlStaffApiKeyRepository,
+    SqlStaffSessionRepository,
+    SqlStaffUserRepository,
 )
 from persistence.scoped import SqlScopedRecordRepository
+from persistence.staff_views import SqlStaffRepository
 
 
 def session_factory(engine: sqlalchemy.Engine) -> sessionmaker[Session]:
@@ -63,6 +69,9 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     server_secrets: SqlServerSecretRepository
     member_sessions: SqlBrowserSessionRepository
+    staff_users: SqlStaffUserRepository
+    staff_keys: SqlStaffApiKeyRepository
+    staff_sessions: SqlStaffSessionRepository
 
     def __init__(self, sessions: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._sessions = sessions
@@ -91,6 +100,9 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(session)
         self.server_secrets = SqlServerSecretRepository(session)
         self.member_sessions = SqlBrowserSessionRepository(session)
+        self.staff_users = SqlStaffUserRepository(session)
+        self.staff_keys = SqlStaffApiKeyRepository(session)
+        self.staff_sessions = SqlStaffSessionRepository(session)
         return self
 
     def __exit__(
@@ -110,6 +122,10 @@ class SqlUnitOfWork:
         self.records.flush()
         return SqlScopedRecordRepository(self._require_session(), scope, form)
 
+    def staff_scoped(self, scope: AccessScope) -> SqlStaffRepository:
+        self.records.flush()
+        return SqlStaffRepository(self._require_session(), scope)
+
     def commit(self) -> None:
         session = self._require_session()
         self.records.flush()
@@ -117,6 +133,14 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self._require_session().rollback()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        session = self._require_session()
+        self.records.flush()
+        with session.begin_nested():
+            yield
+            self.records.flush()
 
     def _require_session(self) -> Session:
         if self._session is None:

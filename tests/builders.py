@@ -31,6 +31,7 @@ from domain.coverage import Coverage, CoverageClass
 from domain.ingestion import V2_0203, Incoming
 from domain.members import Account, Member, MemberNumberSource, Representation, RepresentationKind
 from domain.records import Record
+from domain.repositories import UnitOfWork
 from domain.runs import IngestionRun, IngestionStatus
 from domain.values import (
     Address,
@@ -215,6 +216,11 @@ def a_practitioner(id: str = "pr1", npi: str = "1234567893", **overrides: Any) -
 
 def every_record_kind() -> list[Record]:
     return [a_member(), a_coverage(), a_claim(), an_encounter(), an_observation(), a_practitioner()]
+
+
+def save_record(uow: UnitOfWork, record: Record) -> None:
+    """Store `record` (which carries its meta) as a new version, with its FHIR rendition."""
+    uow.records.save(record, is_new=True, rendition=rendition_of(record))
 
 
 def incoming(record: Record, content_hash: str = "hash-1") -> Incoming:

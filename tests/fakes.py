@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from domain.access import AccessScope, Interaction
+from domain.access import AccessScope, Interaction, View
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
+from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
 from domain.errors import Conflict, NotFound
+from domain.insights import (
+    ApiUsage,
+    AppCount,
+    AuthorizationDay,
+    FunnelRow,
+    SourceFreshness,
+    TransferMetrics,
+)
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, ClientAssertionUse, CodeTake, Redemption, SigningKey
@@ -42,6 +52,7 @@ from domain.runs import IngestionRun
 from domain.search import PagePosition, RecordPage, SearchQuery
 from domain.sessions import BrowserSession
 from domain.signin import MAX_WRONG_GUESSES, CodeRequest, EmailCode, SignInFailure, Tally
+from domain.staff import StaffApiKey, StaffSession, StaffUser, normalize_username
 from domain.tokens import AccessToken, RefreshToken
 from domain.values import JsonObject, RecordMeta
 
@@ -625,6 +636,84 @@ class FakeBrowserSessionRepository:
         return len(expired)
 
 
+class FakeStaffUserRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffUser] = {}
+
+    def add(self, user: StaffUser) -> None:
+        if user.id in self.rows or self.get_by_username(user.username) is not None:
+            raise Conflict(f"the username {user.username!r} is taken")
+        self.rows[user.id] = user
+
+    def update(self, user: StaffUser) -> None:
+        if user.id not in self.rows:
+            raise NotFound("StaffUser", user.id)
+        self.rows[user.id] = user
+
+    def get(self, user_id: str) -> StaffUser | None:
+        return self.rows.get(user_id)
+
+    def get_by_username(self, username: str) -> StaffUser | None:
+        wanted = normalize_username(username)
+        return next((u for u in self.rows.values() if u.username == wanted), None)
+
+    def list_all(self) -> list[StaffUser]:
+        return sorted(self.rows.values(), key=lambda u: u.username)
+
+
+class FakeStaffApiKeyRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffApiKey] = {}
+
+    def add(self, key: StaffApiKey) -> None:
+        if key.id in self.rows or self.get_by_hash(key.key_hash) is not None:
+            raise Conflict("the key is stored already")
+        self.rows[key.id] = key
+
+    def get(self, key_id: str) -> StaffApiKey | None:
+        return self.rows.get(key_id)
+
+    def get_by_hash(self, key_hash: str) -> StaffApiKey | None:
+        return next((k for k in self.rows.values() if k.key_hash == key_hash), None)
+
+    def list_all(self) -> list[StaffApiKey]:
+        ordered = sorted(self.rows.values(), key=lambda k: k.id)
+        return sorted(ordered, key=lambda k: k.created_at, reverse=True)
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        found = self.rows.get(key_id)
+        if found is None or found.revoked_at is not None:
+            return False
+        self.rows[key_id] = replace(found, revoked_at=at)
+        return True
+
+
+class FakeStaffSessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, StaffSession] = {}
+
+    def add(self, staff_session: StaffSession) -> None:
+        if staff_session.id_hash in self.rows:
+            raise Conflict("the session is stored already")
+        self.rows[staff_session.id_hash] = staff_session
+
+    def get(self, id_hash: str) -> StaffSession | None:
+        return self.rows.get(id_hash)
+
+    def end(self, id_hash: str, at: datetime) -> bool:
+        found = self.rows.get(id_hash)
+        if found is None or found.ended_at is not None:
+            return False
+        self.rows[id_hash] = replace(found, ended_at=at)
+        return True
+
+    def end_for_user(self, user_id: str, at: datetime) -> int:
+        open_ones = [s for s in self.rows.values() if s.user_id == user_id and s.ended_at is None]
+        for found in open_ones:
+            self.rows[found.id_hash] = replace(found, ended_at=at)
+        return len(open_ones)
+
+
 class FakeScopedRecordRepository:
     """The records of a fake store one scope may see (the scope decides, as in SQL)."""
 
@@ -704,6 +793,187 @@ class FakeScopedRecordRepository:
         )
 
 
+class FakeStaffRepository:
+    """The member-services reads of a fake store under one scope; aggregates are SQL's job."""
+
+    def __init__(self, uow: FakeUnitOfWork, scope: AccessScope) -> None:
+        self._uow = uow
+        self.scope = scope
+
+    def find_members(
+        self, criteria: MemberCriteria, *, after: str | None, limit: int
+    ) -> list[Member]:
+        if not self.scope.sees(View.MEMBER_IDENTITY):
+            return []
+        if criteria.member_number is None:
+            raise NotImplementedError("the fake finds members by member ID only")
+        key = self._uow.records.member_key_by_number(criteria.member_number)
+        member = None if key is None else self._uow.records.member(key)
+        return [member] if member is not None and (after is None or member.key > after) else []
+
+    def members(self, member_keys: Sequence[str]) -> dict[str, Member]:
+        if not self.scope.sees(View.MEMBER_IDENTITY):
+            return {}
+        found = {k: self._uow.records.member(k) for k in member_keys}
+        return {k: m for k, m in found.items() if m is not None}
+
+    def linked_accounts(self, member_keys: Sequence[str]) -> dict[str, list[LinkedAccount]]:
+        if not self.scope.sees(View.ACCOUNTS):
+            return {}
+        found: dict[str, list[LinkedAccount]] = {}
+        for key in member_keys:
+            for rep in self._uow.representations.list_for_member(key):
+                account = self._uow.accounts.get(rep.account_id)
+                if account is not None:
+                    found.setdefault(key, []).append(LinkedAccount(account, rep))
+        return found
+
+    def account(self, account_id: str) -> AccountLinks | None:
+        account = self._uow.accounts.get(account_id)
+        if account is None or not self.scope.sees(View.ACCOUNTS):
+            return None
+        links = self._uow.representations.list_for_account(account_id)
+        return AccountLinks(account, tuple(links))
+
+    def grants(self, member_keys: Sequence[str]) -> dict[str, list[ConsentGrant]]:
+        if not self.scope.sees(View.AUTHORIZATIONS):
+            return {}
+        found = {k: self._uow.grants.list_for_member(k) for k in member_keys}
+        return {k: g for k, g in found.items() if g}
+
+    def grant(self, grant_id: str) -> ConsentGrant | None:
+        return self._uow.grants.get(grant_id) if self.scope.sees(View.AUTHORIZATIONS) else None
+
+    def apps(self, client_ids: Sequence[str]) -> dict[str, App]:
+        if not self.scope.views & {View.AUTHORIZATIONS, View.APPS, View.AGGREGATES}:
+            return {}
+        found = {c: self._uow.apps.get(c) for c in client_ids}
+        return {c: a for c, a in found.items() if a is not None}
+
+    def access_history(
+        self,
+        member_key: str,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        skip_actions: frozenset[str] = frozenset(),
+    ) -> list[AccessEvent]:
+        if not self.scope.sees(View.ACCESS_HISTORY):
+            return []
+        events = self._uow.access_events.list_for_member(member_key, limit=10_000)
+        events = [e for e in events if e.action not in skip_actions]
+        if before is not None:
+            events = [e for e in events if (e.at, e.id) < before]
+        return events[:limit]
+
+    def data_pulls(self, member_keys: Sequence[str]) -> dict[str, list[DataPull]]:
+        if not self.scope.sees(View.ACCESS_HISTORY):
+            return {}
+        found: dict[str, list[DataPull]] = {}
+        for key in member_keys:
+            groups: dict[tuple[str, str], list[AccessEvent]] = {}
+            for e in self._uow.access_events.rows:
+                if e.member_key == key and e.actor_kind == "app" and e.resource_type:
+                    groups.setdefault((e.actor, e.resource_type), []).append(e)
+            pulls = [
+                DataPull(
+                    app,
+                    kind,
+                    len(es),
+                    sum(e.record_count for e in es),
+                    min(e.at for e in es),
+                    max(e.at for e in es),
+                )
+                for (app, kind), es in sorted(groups.items())
+            ]
+            if pulls:
+                found[key] = pulls
+        return found
+
+    def record_counts(self, member_keys: Sequence[str]) -> dict[str, list[RecordCount]]:
+        if not self.scope.sees(View.RECORD_COUNTS):
+            return {}
+        found: dict[str, list[RecordCount]] = {}
+        for key in member_keys:
+            mine = [r for r in self._uow.records.current.values() if member_key_of(r) == key]
+            kinds = sorted({resource_type_of(r) for r in mine})
+            counts = [
+                RecordCount(
+                    kind,
+                    sum(1 for r in mine if resource_type_of(r) == kind),
+                    max(
+                        (
+                            r.meta.last_updated
+                            for r in mine
+                            if resource_type_of(r) == kind and r.meta
+                        ),
+                        default=None,
+                    ),
+                )
+                for kind in kinds
+            ]
+            if counts:
+                found[key] = counts
+        return found
+
+    def actions_since(self, actor: str, action: str, since: datetime) -> int:
+        rows = self._uow.access_events.rows
+        return sum(1 for e in rows if e.actor == actor and e.action == action and e.at >= since)
+
+    def funnel(self, start: date, end: date, *, per_app: bool) -> list[FunnelRow]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def active_authorizations(self) -> list[AppCount]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def authorizations_per_day(self, start: date, end: date) -> list[AuthorizationDay]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def api_usage(self, start: date, end: date, *, per_day: bool) -> list[ApiUsage]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def freshness_by_type(self) -> list[RecordCount]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def freshness_by_source(self) -> list[SourceFreshness]:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def transfer_metrics(self, year: int) -> TransferMetrics:
+        raise NotImplementedError("aggregates are tested on SQL")
+
+    def list_apps(self, *, after: str | None, limit: int) -> list[App]:
+        if not self.scope.sees(View.APPS):
+            return []
+        apps = sorted(self._uow.apps.rows.values(), key=lambda a: a.client_id)
+        return [a for a in apps if after is None or a.client_id > after][:limit]
+
+    def list_staff(self, *, after: str | None, limit: int) -> list[StaffUser]:
+        if not self.scope.sees(View.STAFF):
+            return []
+        users = self._uow.staff_users.list_all()
+        return [u for u in users if after is None or u.username > after][:limit]
+
+    def staff_by_ids(self, user_ids: Sequence[str]) -> dict[str, StaffUser]:
+        if not self.scope.sees(View.STAFF):
+            return {}
+        found = {i: self._uow.staff_users.get(i) for i in user_ids}
+        return {i: u for i, u in found.items() if u is not None}
+
+    def list_keys(self, *, after: str | None, limit: int) -> list[StaffApiKey]:
+        if not self.scope.sees(View.STAFF):
+            return []
+        keys = sorted(self._uow.staff_keys.rows.values(), key=lambda k: k.id)
+        return [k for k in keys if after is None or k.id > after][:limit]
+
+    def list_runs(self, *, before: tuple[datetime, str] | None, limit: int) -> list[IngestionRun]:
+        if not self.scope.sees(View.INGESTION_RUNS):
+            return []
+        runs = sorted(
+            self._uow.runs.rows.values(), key=lambda r: (r.started_at, r.id), reverse=True
+        )
+        return runs[:limit]
+
+
 class FakeUnitOfWork:
     """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
 
@@ -726,6 +996,9 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository()
         self.server_secrets = FakeServerSecretRepository()
         self.member_sessions = FakeBrowserSessionRepository()
+        self.staff_users = FakeStaffUserRepository()
+        self.staff_keys = FakeStaffApiKeyRepository()
+        self.staff_sessions = FakeStaffSessionRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -743,12 +1016,27 @@ class FakeUnitOfWork:
     def scoped(self, scope: AccessScope, form: Form) -> FakeScopedRecordRepository:
         return FakeScopedRecordRepository(self.records, scope, form)
 
+    def staff_scoped(self, scope: AccessScope) -> FakeStaffRepository:
+        return FakeStaffRepository(self, scope)
+
     def commit(self) -> None:
         self.commits += 1
         self._committed = self._state()
 
     def rollback(self) -> None:
-        for name, state in self._committed.items():
+        self._restore(self._committed)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        before = self._state()
+        try:
+            yield
+        except BaseException:
+            self._restore(before)
+            raise
+
+    def _restore(self, states: dict[str, dict[str, Any]]) -> None:
+        for name, state in states.items():
             vars(getattr(self, name)).update({k: copy.copy(v) for k, v in state.items()})
 
     def _state(self) -> dict[str, dict[str, Any]]:
@@ -778,6 +1066,9 @@ _REPOSITORIES = (
     "outbox",
     "server_secrets",
     "member_sessions",
+    "staff_users",
+    "staff_keys",
+    "staff_sessions",
 )
 
 

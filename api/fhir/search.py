@@ -700,6 +700,9 @@ class _Parser:
 
     def add(self, raw_name: str, value: str) -> None:
         name, colon, modifier = raw_name.partition(":")
+        if "\x00" in value:
+            # No stored text holds one (PostgreSQL refuses it in text outright).
+            raise SearchParameterError(raw_name, "a search value may not hold a NUL character")
         if not value:
             self._ignore(raw_name, value, "has no value")
         elif name in (*_RESULT_ORDER, "_format"):

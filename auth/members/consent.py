@@ -76,6 +76,7 @@ def record_consent(
         member_key=member_key,
         grant_id=grant.id,
         detail=client_id,
+        client_id=client_id,
     )
     return grant
 
@@ -93,6 +94,7 @@ def record_denial(
         member_key=member_key,
         grant_id=None,
         detail=client_id,
+        client_id=client_id,
     )
 
 
@@ -133,6 +135,7 @@ def revoke_grant(
         member_key=grant.member_key,
         grant_id=grant.id,
         detail=f"{grant.client_id}: {reason} ({revoked} tokens revoked)",
+        client_id=grant.client_id,
     )
     return grant
 
@@ -147,6 +150,7 @@ def _audit(
     member_key: str,
     grant_id: str | None,
     detail: str,
+    client_id: str,
 ) -> None:
     uow.access_events.append(
         AccessEvent(
@@ -159,5 +163,6 @@ def _audit(
             member_key=member_key,
             grant_id=grant_id,
             detail=detail,
+            client_id=client_id,
         )
     )

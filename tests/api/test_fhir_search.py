@@ -169,6 +169,25 @@ def test_a_malformed_date_is_a_400_naming_the_parameter(plan: Plan) -> None:
     assert "gx" in response.json()["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ExplanationOfBenefit?_id=a%00b",
+        "ExplanationOfBenefit?identifier=%00",
+        "Observation?code=%00",
+    ],
+)
+def test_a_value_holding_a_nul_character_is_a_400_naming_the_parameter(
+    plan: Plan, query: str
+) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+    response = search(plan, token, query)
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert "NUL" in issue["diagnostics"]
+    assert issue["expression"] == [query.split("?")[1].split("=", maxsplit=1)[0]]
+
+
 def test_post_search_takes_form_parameters(plan: Plan) -> None:
     token = plan.token(APP_ONE, MEMBER_A)
     response = plan.client.post(

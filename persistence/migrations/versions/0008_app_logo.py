@@ -1,6 +1,6 @@
 """The logo an app shows members on the consent page and in their connected apps.
 
-Revision ID: 0008_pages
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_pages"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

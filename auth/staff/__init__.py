@@ -1,0 +1,1 @@
+"""Staff users of the plan: passwords, API keys, console sign-in and sessions."""
