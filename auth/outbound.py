@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 import orjson
 
 Resolve = Callable[[str, int], Sequence[str]]
@@ -275,3 +276,24 @@ def _cut_off(connection: http.client.HTTPConnection) -> None:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+class GuardedTransport(httpx2.BaseTransport):
+    """An httpx transport that sends through `SafeHttps`: authlib's OAuth client (the token
+    request to the plan's IdP) then obeys the same guard as every other server-side request."""
+
+    def __init__(self, https: SafeHttps) -> None:
+        self._https = https
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        headers["accept-encoding"] = "identity"  # the body comes back as sent: nothing to decode
+        try:
+            answer = self._https.request(
+                request.method, str(request.url), headers=headers, body=request.read() or None
+            )
+        except OutboundRefused as refused:
+            raise httpx2.UnsupportedProtocol(str(refused), request=request) from refused
+        except OutboundError as error:
+            raise httpx2.ConnectError(str(error), request=request) from error
+        return httpx2.Response(answer.status, headers=dict(answer.headers), content=answer.body)

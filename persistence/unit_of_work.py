@@ -22,6 +22,9 @@ from persistence.repositories import (
     SqlCodeRequestRepository,
     SqlConsentGrantRepository,
     SqlEmailCodeRepository,
+    SqlExternalAuthStatusRepository,
+    SqlExternalIdentityRepository,
+    SqlFederationNonceRepository,
     SqlIngestionRunRepository,
     SqlOutboxRepository,
     SqlRecordRepository,
@@ -63,6 +66,9 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     server_secrets: SqlServerSecretRepository
     member_sessions: SqlBrowserSessionRepository
+    external_identities: SqlExternalIdentityRepository
+    federation_nonces: SqlFederationNonceRepository
+    external_auth_status: SqlExternalAuthStatusRepository
 
     def __init__(self, sessions: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._sessions = sessions
@@ -91,6 +97,9 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(session)
         self.server_secrets = SqlServerSecretRepository(session)
         self.member_sessions = SqlBrowserSessionRepository(session)
+        self.external_identities = SqlExternalIdentityRepository(session)
+        self.federation_nonces = SqlFederationNonceRepository(session)
+        self.external_auth_status = SqlExternalAuthStatusRepository(session)
         return self
 
     def __exit__(

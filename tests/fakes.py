@@ -22,6 +22,7 @@ from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
 from domain.errors import Conflict, NotFound
+from domain.federation import ExternalAuthStatus, ExternalIdentity, SignInRoute
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, ClientAssertionUse, CodeTake, Redemption, SigningKey
@@ -217,9 +218,13 @@ class FakeAccountRepository:
 
     def get_by_email(self, email: str) -> Account | None:
         wanted = email.strip().lower()
-        return next((a for a in self.rows.values() if a.email.strip().lower() == wanted), None)
+        return next(
+            (a for a in self.rows.values() if (a.email or "").strip().lower() == wanted), None
+        )
 
     def _check_email_is_free(self, account: Account) -> None:
+        if account.email is None:
+            return
         owner = self.get_by_email(account.email)
         if owner is not None and owner.id != account.id:
             raise Conflict(f"the email {account.email!r} already has an account")
@@ -242,6 +247,9 @@ class FakeRepresentationRepository:
     def list_for_member(self, member_key: str) -> list[Representation]:
         found = [r for r in self.rows.values() if r.member_key == member_key]
         return sorted(found, key=lambda r: r.account_id)
+
+    def remove(self, account_id: str, member_key: str) -> bool:
+        return self.rows.pop((account_id, member_key), None) is not None
 
 
 class FakeAccessEventRepository:
@@ -704,6 +712,64 @@ class FakeScopedRecordRepository:
         )
 
 
+class FakeExternalIdentityRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], ExternalIdentity] = {}
+
+    def add(self, identity: ExternalIdentity) -> None:
+        key = (identity.provider, identity.subject)
+        if key in self.rows:
+            raise Conflict("that subject has an account already")
+        self.rows[key] = identity
+
+    def get(self, provider: str, subject: str) -> ExternalIdentity | None:
+        return self.rows.get((provider, subject))
+
+    def touch(self, provider: str, subject: str, at: datetime) -> None:
+        found = self.rows.get((provider, subject))
+        if found is not None:
+            self.rows[(provider, subject)] = replace(found, last_signed_in_at=at)
+
+    def list_for_account(self, account_id: str) -> list[ExternalIdentity]:
+        return sorted(
+            (i for i in self.rows.values() if i.account_id == account_id),
+            key=lambda i: (i.provider, i.subject),
+        )
+
+
+class FakeFederationNonceRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], datetime] = {}
+
+    def remember(self, provider: str, nonce_hash: str, expires_at: datetime) -> bool:
+        if (provider, nonce_hash) in self.rows:
+            return False
+        self.rows[(provider, nonce_hash)] = expires_at
+        return True
+
+    def forget_expired(self, at: datetime) -> int:
+        kept = {k: v for k, v in self.rows.items() if v > at}
+        forgotten, self.rows = len(self.rows) - len(kept), kept
+        return forgotten
+
+
+class FakeExternalAuthStatusRepository:
+    def __init__(self) -> None:
+        self.rows: dict[SignInRoute, ExternalAuthStatus] = {}
+
+    def reached(self, method: SignInRoute, at: datetime) -> None:
+        self.rows[method] = replace(
+            self.rows.get(method, ExternalAuthStatus(method)), last_reached_at=at
+        )
+
+    def failed(self, method: SignInRoute, at: datetime, reason: str) -> None:
+        before = self.rows.get(method, ExternalAuthStatus(method))
+        self.rows[method] = replace(before, last_failure_at=at, last_failure=reason)
+
+    def get(self, method: SignInRoute) -> ExternalAuthStatus | None:
+        return self.rows.get(method)
+
+
 class FakeUnitOfWork:
     """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
 
@@ -726,6 +792,9 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository()
         self.server_secrets = FakeServerSecretRepository()
         self.member_sessions = FakeBrowserSessionRepository()
+        self.external_identities = FakeExternalIdentityRepository()
+        self.federation_nonces = FakeFederationNonceRepository()
+        self.external_auth_status = FakeExternalAuthStatusRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -778,6 +847,9 @@ _REPOSITORIES = (
     "outbox",
     "server_secrets",
     "member_sessions",
+    "external_identities",
+    "federation_nonces",
+    "external_auth_status",
 )
 
 
