@@ -291,7 +291,7 @@ class Settings(BaseSettings):
     def active_methods(self) -> tuple[SignInMethod, ...]:
         """The sign-in methods offered: `signin_methods`, or what is configured."""
         if self.signin_methods:
-            return tuple(dict.fromkeys(self.signin_methods))
+            return tuple(dict.fromkeys(SignInMethod(m) for m in self.signin_methods))
         configured = [SignInMethod.EMAIL]
         if self.idp_issuer:
             configured.append(SignInMethod.IDP)

@@ -225,7 +225,7 @@ class OidcRelyingParty:
         if not code:
             raise OidcFailed(Failure.IDP_ERROR, "the IdP sent neither a code nor an error")
         token = self._exchange(metadata, code, pending.verifier)
-        claims = self._validated(metadata, token, pending.nonce)
+        claims = self.verify_id_token(token, pending.nonce)
         claims = self._with_userinfo(metadata, token, claims)
         expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
         nonce_hash = hashlib.sha256(pending.nonce.encode()).hexdigest()
@@ -300,7 +300,11 @@ class OidcRelyingParty:
         self._record(True, None)
         return dict(token)
 
-    def _validated(self, metadata: JsonObject, token: JsonObject, nonce: str) -> JsonObject:
+    def verify_id_token(self, token: JsonObject, nonce: str) -> JsonObject:
+        """The claims of the token response's ID token, once its signature (a key of the IdP's
+        JWK Set), `iss`, `aud`/`azp`, `exp`, `iat`, `sub` and `nonce` are right; raises
+        `OidcFailed(ID_TOKEN)` otherwise (or `UNAVAILABLE` when the keys cannot be fetched)."""
+        metadata = self.metadata()
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise OidcFailed(Failure.ID_TOKEN, "the token response has no ID token")
