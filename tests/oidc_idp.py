@@ -9,6 +9,7 @@ visibly; in CI (`CI=true`, where .ci/run installs npm) they fail instead.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -26,9 +27,12 @@ from joserfc.jwk import RSAKey
 
 from api.example_client import form_with
 from tests.conftest import REPO_ROOT
+from tests.member_plan import People
 from tests.tls import Certificate
 
 PACKAGE = "oidc-provider@9.13.3"
+# PAI's client secret at the test IdP.
+SECRET = "pai-at-the-idp-" + "s" * 32
 PREFIX = REPO_ROOT / "var" / "test-artifacts" / "npm-oidc-provider"
 SCRIPT = Path(__file__).resolve().parent / "oidc_provider" / "provider.mjs"
 
@@ -79,6 +83,30 @@ class IdpAccount:
     username: str
     password: str
     claims: dict[str, Any]
+
+
+def portal_accounts(people: People) -> dict[str, IdpAccount]:
+    """IdP accounts of the generated plan's people, with claims as a portal would release them."""
+    found = {}
+    for person in (*people.adults[:3], people.parent):
+        details = person.details
+        claims: dict[str, Any] = {
+            # The portal writes member IDs its own way: case, spaces and dashes do not matter.
+            "member_id": " ".join(details.member_id.lower().replace("-", "")),
+            "given_name": details.first_name.upper(),
+            "family_name": details.last_name,
+            "birthdate": details.birth_date.isoformat(),
+            "email": f"portal.{details.email}",
+            "email_verified": True,
+        }
+        if person is people.parent:
+            claims["represents"] = [
+                {"member_id": child.details.member_id, "relationship": "parent"}
+                for child in people.children
+            ]
+        found[person.key] = IdpAccount(f"user-{person.key[:8]}", secrets.token_urlsafe(12), claims)
+    found["stranger"] = IdpAccount("stranger", "not-a-member", {"member_id": "ZZ-000-000"})
+    return found
 
 
 @dataclass

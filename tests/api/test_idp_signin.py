@@ -40,18 +40,19 @@ from tests.member_plan import (
     the_apps,
 )
 from tests.oidc_idp import (
+    SECRET,
     IdpAccount,
     IdpBrowser,
     OpenIdProvider,
     a_signing_key,
     installed_provider,
+    portal_accounts,
     running,
 )
 from tests.tls import Certificate, self_signed
 
 CALLBACK = f"{BASE_URL}/login/idp/callback"
 OTHER_CALLBACK = "https://other-app.example/callback"
-SECRET = "pai-at-the-idp-" + "s" * 32
 OTHER_SECRET = "other-app-at-the-idp-" + "o" * 32
 SIGNUP = "https://portal.plan.example/register"
 
@@ -87,30 +88,6 @@ class Federated:
     def events(self, action: str = "signed-in") -> list[Any]:
         with self.plan.services.unit_of_work() as uow:
             return [e for e in uow.access_events.latest(500) if e.action == action]
-
-
-def portal_accounts(people: Any) -> dict[str, IdpAccount]:
-    """IdP accounts of the generated plan's people, with claims as a portal would release them."""
-    found = {}
-    for person in (*people.adults[:3], people.parent):
-        details = person.details
-        claims: dict[str, Any] = {
-            # The portal writes member IDs its own way: case, spaces and dashes do not matter.
-            "member_id": " ".join(details.member_id.lower().replace("-", "")),
-            "given_name": details.first_name.upper(),
-            "family_name": details.last_name,
-            "birthdate": details.birth_date.isoformat(),
-            "email": f"portal.{details.email}",
-            "email_verified": True,
-        }
-        if person is people.parent:
-            claims["represents"] = [
-                {"member_id": child.details.member_id, "relationship": "parent"}
-                for child in people.children
-            ]
-        found[person.key] = IdpAccount(f"user-{person.key[:8]}", secrets.token_urlsafe(12), claims)
-    found["stranger"] = IdpAccount("stranger", "not-a-member", {"member_id": "ZZ-000-000"})
-    return found
 
 
 @pytest.fixture(scope="module")
