@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 import sqlalchemy
 import structlog
@@ -28,22 +31,27 @@ from api.fhir.routes import FhirContext, fhir_mount
 from api.graphql.routes import GraphQLContext, graphql_route
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
-from api.settings import Mode, Settings
+from api.settings import Mode, Settings, SignInMethod
 from api.web.console.routes import ConsoleContext, console_routes
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
-from api.web.member.pages import MemberPagesContext
+from api.web.member.pages import IDP_CALLBACK_PATH, MemberPagesContext, SignInOptions
 from api.web.member.rendering import Renderer
 from api.web.member.routes import member_routes
 from auth.members.codes import CodeService
+from auth.members.external import ExternalSignIn
 from auth.members.journeys import SignInJourneys
+from auth.members.oidc import OidcRelyingParty, OidcSettings
+from auth.members.portal import PortalSettings, PortalVerifier
 from auth.members.sessions import SessionCookie
 from auth.members.tickets import TicketSealer
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
 from auth.oauth.remote_jwks import FetchPolicy, RemoteJwks
 from auth.oauth.service import OAuthService
+from auth.outbound import OutboundPolicy, SafeHttps, parse_networks
 from auth.secret_key import SecretKey, load_secret_key
+from domain.federation import SignInRoute
 from persistence import database, schema
 from persistence.unit_of_work import SqlUnitOfWork, session_factory
 
@@ -72,6 +80,8 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     transport: Transport = field(default_factory=OutboxOnly)
     remote_jwks: RemoteJwks = field(default_factory=RemoteJwks)
+    # The clock of in-process caches (the IdP's metadata and keys); tests move it.
+    monotonic: Callable[[], float] = time.monotonic
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
@@ -131,6 +141,66 @@ def bootstrap(settings: Settings) -> Services:
     )
 
 
+def external_signin(settings: Settings, services: Services) -> ExternalSignIn:
+    """The plan's IdP and portal API clients the configuration asks for, with their guards:
+    HTTPS to the configured hosts only, loopback and private networks only as configured."""
+    methods = settings.active_methods
+    external = ExternalSignIn(services.unit_of_work, services.clock)
+    context = (
+        ssl.create_default_context(cafile=settings.idp_ca_file) if settings.idp_ca_file else None
+    )
+    networks = parse_networks(settings.idp_allowed_networks)
+
+    def guard(hosts: set[str], timeout: float) -> SafeHttps:
+        policy = OutboundPolicy(
+            allow_loopback=settings.idp_allow_loopback,
+            allowed_networks=networks,
+            hosts=frozenset(h.lower() for h in hosts),
+            timeout=timeout,
+            max_bytes=256 * 1024,
+        )
+        return SafeHttps(policy, ssl_context=context)
+
+    if SignInMethod.IDP in methods and settings.idp_issuer and settings.idp_client_id:
+        https = guard({_host(settings.idp_issuer), *settings.idp_hosts}, settings.idp_timeout)
+        jwks = RemoteJwks(FetchPolicy(), https=https, clock=services.monotonic)
+        secret = settings.idp_client_secret
+        key = settings.idp_private_key
+        external.oidc = OidcRelyingParty(
+            OidcSettings(
+                issuer=settings.idp_issuer,
+                client_id=settings.idp_client_id,
+                redirect_uri=settings.base_url.rstrip("/") + IDP_CALLBACK_PATH,
+                client_secret=secret.get_secret_value() if secret else None,
+                private_key=key.get_secret_value() if key else None,
+                scopes=settings.idp_scopes,
+                member_id_claims=settings.idp_member_id_claims,
+                represents_claim=settings.idp_represents_claim,
+            ),
+            https,
+            jwks,
+            services.secret_key(),
+            services.clock,
+            record_status=external.record_status(SignInRoute.OPENID_CONNECT),
+            monotonic=services.monotonic,
+        )
+    if SignInMethod.PORTAL in methods and settings.portal_api_url and settings.portal_api_secret:
+        external.portal = PortalVerifier(
+            PortalSettings(
+                url=settings.portal_api_url,
+                secret=settings.portal_api_secret.get_secret_value(),
+                retries=settings.portal_api_retries,
+            ),
+            guard({_host(settings.portal_api_url)}, settings.portal_api_timeout),
+            record_status=external.record_status(SignInRoute.PORTAL_API),
+        )
+    return external
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "alive"})
 
@@ -185,7 +255,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         issuer=settings.base_url.rstrip("/"),
         clock=services.clock,
     )
-    renderer = Renderer(settings.plan_name, https=services.https)
+    renderer = Renderer(
+        settings.plan_name, https=services.https, portal_name=settings.portal_display_name
+    )
     oauth = OAuthContext(
         service=OAuthService(
             OAuthConfig.for_base_url(settings.base_url),
@@ -207,6 +279,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         clock=services.clock,
         response_floor=settings.signin_floor_seconds,
         nudge_outbox=delivery.nudge,
+        options=SignInOptions(
+            methods=tuple(m.value for m in settings.active_methods),
+            signup_url=settings.portal_signup_url,
+        ),
+        external=functools.cache(lambda: external_signin(settings, services)),
     )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),

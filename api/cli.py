@@ -27,7 +27,7 @@ from api.app import Services, bootstrap, create_app
 from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
-from api.settings import Mode, Settings
+from api.settings import Mode, Settings, SettingsError, load_settings
 from api.staff_cli import staff_app
 from api.synthetic import generate_plan
 from domain.ingestion import Change
@@ -46,10 +46,21 @@ def main() -> None:
     app()
 
 
+def _settings() -> Settings:
+    """The configuration; a wrong one stops the command, naming each wrong setting."""
+    try:
+        return load_settings()
+    except SettingsError as wrong:
+        console.print("[red]The configuration is not valid:[/red]")
+        for line in str(wrong).splitlines():
+            console.print(f"  {line}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the current schema."""
-    with bootstrap(Settings()) as services:
+    with bootstrap(_settings()) as services:
         _upgrade(services)
     console.print(f"database schema is current ({schema.head_revision()})")
 
@@ -65,7 +76,7 @@ def _upgrade(services: Services) -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show whether the database schema is current."""
-    with bootstrap(Settings()) as services:
+    with bootstrap(_settings()) as services:
         current = schema.current_revision(services.engine)
     head = schema.head_revision()
     console.print(f"database at {current or 'empty'}; code expects {head}")
@@ -79,7 +90,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (PAI_PORT).")] = None,
 ) -> None:
     """Serve the API and pages."""
-    _serve(Settings(), host, port)
+    _serve(_settings(), host, port)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
@@ -123,7 +134,7 @@ def ingest_command(
     or 1,
 ) -> None:
     """Load FHIR R4 resources, Bundles, NDJSON and CSV claims extracts."""
-    report = _ingest(Settings(), paths, batch_size, workers)
+    report = _ingest(_settings(), paths, batch_size, workers)
     if report.total_rejected:
         raise typer.Exit(1)
 
@@ -218,7 +229,7 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Create the embedded database, load a demo plan, and serve it."""
-    settings = Settings(mode=Mode.DEMO)
+    settings = _settings().model_copy(update={"mode": Mode.DEMO})
     with bootstrap(settings) as services:
         _upgrade(services)
         introduction = demo_setup.prepare(
@@ -247,7 +258,7 @@ def example_client(
     code from /dev/outbox and allows the demo app; the app gets tokens and
     counts the member's ExplanationOfBenefit records.
     """
-    settings = Settings()
+    settings = _settings()
     patients = data / "Patient.ndjson"
     if not patients.is_file():
         console.print(f"[red]No demo plan in {data}.[/red] Run `pai demo` first (it serves too).")

@@ -74,10 +74,11 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A person who signs in with one email; one email belongs to one account."""
+    """A person who signs in: with one email (one email belongs to one account), or through
+    the plan's identity provider or portal, which may give no email (`email` None)."""
 
     id: str
-    email: str
+    email: str | None
     created_at: datetime
     locked_until: datetime | None = None
 

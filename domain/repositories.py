@@ -12,6 +12,7 @@ from domain.access import AccessScope, Interaction
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage
 from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
+from domain.federation import ExternalAuthStatus, ExternalIdentity, SignInRoute
 from domain.insights import (
     ApiUsage,
     AppCount,
@@ -183,6 +184,10 @@ class RepresentationRepository(Protocol):
     def list_for_account(self, account_id: str) -> list[Representation]: ...
 
     def list_for_member(self, member_key: str) -> list[Representation]: ...
+
+    def remove(self, account_id: str, member_key: str) -> bool:
+        """End the account's right to act for the member; False when it had none."""
+        ...
 
 
 class AccessEventRepository(Protocol):
@@ -647,6 +652,46 @@ class ScopedStaffRepository(Protocol):
         ...
 
 
+class ExternalIdentityRepository(Protocol):
+    """Which account an identity at the plan's IdP or portal (provider, subject) belongs to."""
+
+    def add(self, identity: ExternalIdentity) -> None:
+        """Raises `Conflict` when that provider's subject belongs to an account already."""
+        ...
+
+    def get(self, provider: str, subject: str) -> ExternalIdentity | None: ...
+
+    def touch(self, provider: str, subject: str, at: datetime) -> None:
+        """Note a sign-in with the identity at `at`."""
+        ...
+
+    def list_for_account(self, account_id: str) -> list[ExternalIdentity]: ...
+
+
+class FederationNonceRepository(Protocol):
+    """The nonces of ID tokens accepted from the plan's IdP, until the tokens expire."""
+
+    def remember(self, provider: str, nonce_hash: str, expires_at: datetime) -> bool:
+        """Note the nonce as used: False when it was used before (a replay).
+
+        Decided by a unique key, so of two requests racing with one ID token
+        exactly one is accepted.
+        """
+        ...
+
+    def forget_expired(self, at: datetime) -> int: ...
+
+
+class ExternalAuthStatusRepository(Protocol):
+    """When each external sign-in method last reached the plan's side, and its last failure."""
+
+    def reached(self, method: SignInRoute, at: datetime) -> None: ...
+
+    def failed(self, method: SignInRoute, at: datetime, reason: str) -> None: ...
+
+    def get(self, method: SignInRoute) -> ExternalAuthStatus | None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it commits together or not at all.
 
@@ -716,6 +761,15 @@ class UnitOfWork(Protocol):
 
     @property
     def staff_sessions(self) -> StaffSessionRepository: ...
+
+    @property
+    def external_identities(self) -> ExternalIdentityRepository: ...
+
+    @property
+    def federation_nonces(self) -> FederationNonceRepository: ...
+
+    @property
+    def external_auth_status(self) -> ExternalAuthStatusRepository: ...
 
     def scoped(self, scope: AccessScope, form: Form) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.errors import Conflict, NotFound
+from domain.federation import ExternalAuthStatus, ExternalIdentity, SignInRoute
 from domain.matching import normalize_member_id
 from domain.members import Account, Member, MemberNumberSource, Representation
 from domain.oauth import AuthorizationCode, CodeTake, Redemption, SigningKey
@@ -367,12 +368,12 @@ class SqlAccountRepository:
         self._session = session
 
     def add(self, account: Account) -> None:
-        row = codec.to_row(account) | {"email_norm": normalize_email(account.email)}
+        row = codec.to_row(account) | {"email_norm": _email_norm(account.email)}
         _insert_or_conflict(self._session, tables.accounts, row, _email_taken(account.email))
 
     def update(self, account: Account) -> None:
         accounts = tables.accounts
-        row = codec.to_row(account) | {"email_norm": normalize_email(account.email)}
+        row = codec.to_row(account) | {"email_norm": _email_norm(account.email)}
         try:
             with self._session.begin_nested():
                 result = self._session.execute(
@@ -397,7 +398,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _email_taken(email: str) -> str:
+def _email_norm(email: str | None) -> str | None:
+    return None if email is None else normalize_email(email)
+
+
+def _email_taken(email: str | None) -> str:
     return f"the email {email!r} already has an account"
 
 
@@ -422,6 +427,11 @@ class SqlRepresentationRepository:
         reps = tables.representations
         query = select(reps).where(reps.c.member_key == member_key).order_by(reps.c.account_id)
         return _all(self._session, Representation, query)
+
+    def remove(self, account_id: str, member_key: str) -> bool:
+        reps = tables.representations
+        condition = (reps.c.account_id == account_id) & (reps.c.member_key == member_key)
+        return _delete(self._session, reps, condition) > 0
 
 
 class SqlAccessEventRepository:
@@ -954,6 +964,94 @@ def _meta(row: Any) -> RecordMeta:
 def _chunks(keys: Sequence[RecordKey]) -> Iterator[Sequence[RecordKey]]:
     for start in range(0, len(keys), _CHUNK):
         yield keys[start : start + _CHUNK]
+
+
+class SqlExternalIdentityRepository:
+    """The primary key (provider, subject) ties one external identity to one account."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, identity: ExternalIdentity) -> None:
+        reason = f"{identity.provider} subject {identity.subject!r} has an account already"
+        _insert_or_conflict(
+            self._session, tables.external_identities, codec.to_row(identity), reason
+        )
+
+    def get(self, provider: str, subject: str) -> ExternalIdentity | None:
+        found = tables.external_identities
+        query = select(found).where(found.c.provider == provider, found.c.subject == subject)
+        return _one(self._session, ExternalIdentity, query)
+
+    def touch(self, provider: str, subject: str, at: datetime) -> None:
+        found = tables.external_identities
+        self._session.execute(
+            update(found)
+            .where(found.c.provider == provider, found.c.subject == subject)
+            .values(last_signed_in_at=at)
+        )
+
+    def list_for_account(self, account_id: str) -> list[ExternalIdentity]:
+        found = tables.external_identities
+        query = (
+            select(found)
+            .where(found.c.account_id == account_id)
+            .order_by(found.c.provider, found.c.subject)
+        )
+        return _all(self._session, ExternalIdentity, query)
+
+
+class SqlFederationNonceRepository:
+    """The primary key (provider, nonce hash) decides replays, also between racing processes."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def remember(self, provider: str, nonce_hash: str, expires_at: datetime) -> bool:
+        row = {"provider": provider, "nonce_hash": nonce_hash, "expires_at": expires_at}
+        try:
+            _insert_or_conflict(self._session, tables.federation_nonces, row, "replayed")
+        except Conflict:
+            return False
+        return True
+
+    def forget_expired(self, at: datetime) -> int:
+        nonces = tables.federation_nonces
+        return _delete(self._session, nonces, nonces.c.expires_at <= at)
+
+
+class SqlExternalAuthStatusRepository:
+    """One row per method, written by whichever process reached (or failed to reach) it."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def reached(self, method: SignInRoute, at: datetime) -> None:
+        self._upsert(method, {"last_reached_at": at})
+
+    def failed(self, method: SignInRoute, at: datetime, reason: str) -> None:
+        self._upsert(method, {"last_failure_at": at, "last_failure": reason[:2000]})
+
+    def get(self, method: SignInRoute) -> ExternalAuthStatus | None:
+        status = tables.external_auth_status
+        query = select(status).where(status.c.method == method.value)
+        return _one(self._session, ExternalAuthStatus, query)
+
+    def _upsert(self, method: SignInRoute, values: dict[str, Any]) -> None:
+        status = tables.external_auth_status
+        result = self._session.execute(
+            update(status).where(status.c.method == method.value).values(values)
+        )
+        if cast(CursorResult[Any], result).rowcount:
+            return
+        try:
+            _insert_or_conflict(
+                self._session, status, {"method": method.value, **values}, "written meanwhile"
+            )
+        except Conflict:  # another process inserted the row first: update it instead
+            self._session.execute(
+                update(status).where(status.c.method == method.value).values(values)
+            )
 
 
 def _one(session: Session, cls: type[T], query: Any) -> T | None:

@@ -248,9 +248,10 @@ accounts = Table(
     "accounts",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("email", String(320), nullable=False),
+    # None for an account of the plan's IdP or portal that gave no email.
+    Column("email", String(320)),
     # One email, one account: compared after trimming and lower-casing.
-    Column("email_norm", String(320), nullable=False, unique=True),
+    Column("email_norm", String(320), unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("locked_until", UtcDateTime),
 )
@@ -516,4 +517,37 @@ staff_sessions = Table(
     Column("ended_at", UtcDateTime),
     Index(None, "user_id"),
     Index(None, "expires_at"),
+)
+
+# Identities at the plan's IdP or portal (provider = issuer or API URL, subject there) -> account.
+external_identities = Table(
+    "external_identities",
+    metadata,
+    Column("provider", String(512), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("route", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_signed_in_at", UtcDateTime),
+    Index(None, "account_id"),
+)
+
+# Nonces of accepted ID tokens, by SHA-256; the primary key refuses a replay.
+federation_nonces = Table(
+    "federation_nonces",
+    metadata,
+    Column("provider", String(512), primary_key=True),
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
+# When each external sign-in method last reached the plan's side (the console shows it).
+external_auth_status = Table(
+    "external_auth_status",
+    metadata,
+    Column("method", String(32), primary_key=True),
+    Column("last_reached_at", UtcDateTime),
+    Column("last_failure_at", UtcDateTime),
+    Column("last_failure", Text),
 )

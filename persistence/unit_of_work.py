@@ -24,6 +24,9 @@ from persistence.repositories import (
     SqlCodeRequestRepository,
     SqlConsentGrantRepository,
     SqlEmailCodeRepository,
+    SqlExternalAuthStatusRepository,
+    SqlExternalIdentityRepository,
+    SqlFederationNonceRepository,
     SqlIngestionRunRepository,
     SqlOutboxRepository,
     SqlRecordRepository,
@@ -72,6 +75,9 @@ class SqlUnitOfWork:
     staff_users: SqlStaffUserRepository
     staff_keys: SqlStaffApiKeyRepository
     staff_sessions: SqlStaffSessionRepository
+    external_identities: SqlExternalIdentityRepository
+    federation_nonces: SqlFederationNonceRepository
+    external_auth_status: SqlExternalAuthStatusRepository
 
     def __init__(self, sessions: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._sessions = sessions
@@ -103,6 +109,9 @@ class SqlUnitOfWork:
         self.staff_users = SqlStaffUserRepository(session)
         self.staff_keys = SqlStaffApiKeyRepository(session)
         self.staff_sessions = SqlStaffSessionRepository(session)
+        self.external_identities = SqlExternalIdentityRepository(session)
+        self.federation_nonces = SqlFederationNonceRepository(session)
+        self.external_auth_status = SqlExternalAuthStatusRepository(session)
         return self
 
     def __exit__(

@@ -251,7 +251,9 @@ def an_app(client_id: str = "app1", **overrides: Any) -> App:
     return App(client_id=client_id, **values)
 
 
-def an_account(id: str = "acct1", email: str = "mary@example.org", **overrides: Any) -> Account:
+def an_account(
+    id: str = "acct1", email: str | None = "mary@example.org", **overrides: Any
+) -> Account:
     values: dict[str, Any] = {"created_at": NOW} | overrides
     return Account(id=id, email=email, **values)
 

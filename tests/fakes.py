@@ -24,6 +24,7 @@ from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
 from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
 from domain.errors import Conflict, NotFound
+from domain.federation import ExternalAuthStatus, ExternalIdentity, SignInRoute
 from domain.insights import (
     ApiUsage,
     AppCount,
@@ -228,9 +229,13 @@ class FakeAccountRepository:
 
     def get_by_email(self, email: str) -> Account | None:
         wanted = email.strip().lower()
-        return next((a for a in self.rows.values() if a.email.strip().lower() == wanted), None)
+        return next(
+            (a for a in self.rows.values() if (a.email or "").strip().lower() == wanted), None
+        )
 
     def _check_email_is_free(self, account: Account) -> None:
+        if account.email is None:
+            return
         owner = self.get_by_email(account.email)
         if owner is not None and owner.id != account.id:
             raise Conflict(f"the email {account.email!r} already has an account")
@@ -253,6 +258,9 @@ class FakeRepresentationRepository:
     def list_for_member(self, member_key: str) -> list[Representation]:
         found = [r for r in self.rows.values() if r.member_key == member_key]
         return sorted(found, key=lambda r: r.account_id)
+
+    def remove(self, account_id: str, member_key: str) -> bool:
+        return self.rows.pop((account_id, member_key), None) is not None
 
 
 class FakeAccessEventRepository:
@@ -974,6 +982,64 @@ class FakeStaffRepository:
         return runs[:limit]
 
 
+class FakeExternalIdentityRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], ExternalIdentity] = {}
+
+    def add(self, identity: ExternalIdentity) -> None:
+        key = (identity.provider, identity.subject)
+        if key in self.rows:
+            raise Conflict("that subject has an account already")
+        self.rows[key] = identity
+
+    def get(self, provider: str, subject: str) -> ExternalIdentity | None:
+        return self.rows.get((provider, subject))
+
+    def touch(self, provider: str, subject: str, at: datetime) -> None:
+        found = self.rows.get((provider, subject))
+        if found is not None:
+            self.rows[(provider, subject)] = replace(found, last_signed_in_at=at)
+
+    def list_for_account(self, account_id: str) -> list[ExternalIdentity]:
+        return sorted(
+            (i for i in self.rows.values() if i.account_id == account_id),
+            key=lambda i: (i.provider, i.subject),
+        )
+
+
+class FakeFederationNonceRepository:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], datetime] = {}
+
+    def remember(self, provider: str, nonce_hash: str, expires_at: datetime) -> bool:
+        if (provider, nonce_hash) in self.rows:
+            return False
+        self.rows[(provider, nonce_hash)] = expires_at
+        return True
+
+    def forget_expired(self, at: datetime) -> int:
+        kept = {k: v for k, v in self.rows.items() if v > at}
+        forgotten, self.rows = len(self.rows) - len(kept), kept
+        return forgotten
+
+
+class FakeExternalAuthStatusRepository:
+    def __init__(self) -> None:
+        self.rows: dict[SignInRoute, ExternalAuthStatus] = {}
+
+    def reached(self, method: SignInRoute, at: datetime) -> None:
+        self.rows[method] = replace(
+            self.rows.get(method, ExternalAuthStatus(method)), last_reached_at=at
+        )
+
+    def failed(self, method: SignInRoute, at: datetime, reason: str) -> None:
+        before = self.rows.get(method, ExternalAuthStatus(method))
+        self.rows[method] = replace(before, last_failure_at=at, last_failure=reason)
+
+    def get(self, method: SignInRoute) -> ExternalAuthStatus | None:
+        return self.rows.get(method)
+
+
 class FakeUnitOfWork:
     """Changes survive only `commit()`; leaving or `rollback()` restores the last commit."""
 
@@ -999,6 +1065,9 @@ class FakeUnitOfWork:
         self.staff_users = FakeStaffUserRepository()
         self.staff_keys = FakeStaffApiKeyRepository()
         self.staff_sessions = FakeStaffSessionRepository()
+        self.external_identities = FakeExternalIdentityRepository()
+        self.federation_nonces = FakeFederationNonceRepository()
+        self.external_auth_status = FakeExternalAuthStatusRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -1069,6 +1138,9 @@ _REPOSITORIES = (
     "staff_users",
     "staff_keys",
     "staff_sessions",
+    "external_identities",
+    "federation_nonces",
+    "external_auth_status",
 )
 
 

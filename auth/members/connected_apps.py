@@ -63,7 +63,8 @@ def connected_apps(uow: UnitOfWork, account_id: str) -> list[MemberApps]:
         for grant in uow.grants.list_for_member(representation.member_key):
             if grant.account_id not in emails:
                 owner = uow.accounts.get(grant.account_id)
-                emails[grant.account_id] = mask_email(owner.email) if owner else ""
+                # An account of the plan's IdP or portal may have no email: then no name at all.
+                emails[grant.account_id] = mask_email(owner.email) if owner and owner.email else ""
             entry = ConnectedApp(
                 grant=grant,
                 app=uow.apps.get(grant.client_id),

@@ -28,6 +28,7 @@ from auth.members.codes import CodeService, Refusal, Refused
 from auth.members.tickets import SignInTicket, TicketInvalid, TicketSealer
 from domain.audit import AccessEvent, Outcome
 from domain.errors import Conflict
+from domain.federation import SignInRoute
 from domain.matching import IdentityClaim
 from domain.members import Account, Representation, RepresentationKind
 from domain.repositories import UnitOfWork
@@ -36,10 +37,16 @@ from domain.signin import CodePurpose, SignInSubject, mask_email, normalize_emai
 ACCOUNT_CREATED = "account-created"
 REPRESENTATIVE_LINKED = "representative-linked"
 SIGNED_IN = "signed-in"
+# Every sign-in's audit event names its route (the plan's IdP and portal name theirs).
+_EMAIL_CODE = f"route={SignInRoute.EMAIL_CODE.value}"
 
 
 class EmailTaken(Exception):
     """The address already belongs to an account: sign in with it instead."""
+
+
+class AccountHasNoEmail(Exception):
+    """The account came from the plan's IdP or portal without an email: no code can reach it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +66,12 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class MemberHasAccount:
-    """The member record already has its own account, under `masked_email`: sign in with it."""
+    """The member record already has its own account, under `masked_email`: sign in with it.
 
-    masked_email: str
+    `masked_email` is None when that account signs in through the plan's IdP or portal only.
+    """
+
+    masked_email: str | None
 
 
 FinishOutcome = Finished | Refused | MemberHasAccount
@@ -126,12 +136,15 @@ class SignInJourneys:
             account = uow.accounts.get(account_id)
             if account is None:
                 raise TicketInvalid("the account is gone")
+            if account.email is None:
+                raise AccountHasNoEmail(account_id)
             member = identity.find_member(uow, claim)
             # Asked for nobody too, so that a non-match costs the same look-ups.
             listing = identity.listed_representation(
                 uow, account_id, member.key if member is not None else "", today
             )
         member_key = member.key if member is not None and listing is not None else None
+        assert account.email is not None
         if member_key is not None:
             subject = SignInSubject(
                 CodePurpose.LINK_REPRESENTATIVE, account.email, account_id, member_key
@@ -219,7 +232,7 @@ class SignInJourneys:
         now = self._clock()
         with self._unit_of_work() as uow:
             session_id, _ = sessions.start_session(uow, account_id, None, now=now)
-            uow.access_events.append(_event(now, account_id, SIGNED_IN, None, "email code"))
+            uow.access_events.append(_event(now, account_id, SIGNED_IN, None, _EMAIL_CODE))
             uow.commit()
         return Finished(CodePurpose.SIGN_IN, account_id, session_id, None)
 
@@ -231,7 +244,8 @@ class SignInJourneys:
             for representation in uow.representations.list_for_member(member_key):
                 if representation.kind is RepresentationKind.SELF:
                     owner = uow.accounts.get(representation.account_id)
-                    return MemberHasAccount(mask_email(owner.email if owner else ""))
+                    owned = owner.email if owner is not None else None
+                    return MemberHasAccount(mask_email(owned) if owned else None)
             account = Account(id=uuid.uuid4().hex, email=email, created_at=now)
             try:
                 uow.accounts.add(account)
@@ -249,6 +263,7 @@ class SignInJourneys:
             uow.access_events.append(
                 _event(now, account.id, ACCOUNT_CREATED, member_key, "matched the member record")
             )
+            uow.access_events.append(_event(now, account.id, SIGNED_IN, member_key, _EMAIL_CODE))
             session_id, _ = sessions.start_session(uow, account.id, member_key, now=now)
             uow.commit()
         return Finished(CodePurpose.CREATE_ACCOUNT, account.id, session_id, member_key)

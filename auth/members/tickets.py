@@ -11,22 +11,17 @@ read it. It lives as long as the code it stands for.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from auth.sealed import Sealer, Unsealed
 from auth.secret_key import SecretKey
 from domain.signin import CODE_LIFETIME, CodePurpose, normalize_email
 
 TICKET_KEY_PURPOSE = "signin-ticket"
 _AAD = b"pai/signin-ticket/v1"
-_NONCE_BYTES = 12
 # Room for the longest address (320), two ids (64 each) and the field names: every
 # ticket is padded to this length before sealing.
 _PLAIN_BYTES = 640
@@ -57,7 +52,7 @@ class SignInTicket:
 
 class TicketSealer:
     def __init__(self, key: SecretKey, lifetime: timedelta = CODE_LIFETIME) -> None:
-        self._aead = AESGCM(key.derive(TICKET_KEY_PURPOSE))
+        self._sealer = Sealer(key, TICKET_KEY_PURPOSE, _AAD)
         self._lifetime = lifetime
 
     def seal(self, ticket: SignInTicket) -> str:
@@ -73,17 +68,12 @@ class TicketSealer:
         )
         if len(plain) > _PLAIN_BYTES:
             raise ValueError("the sign-in is too large to seal")
-        padded = plain + b" " * (_PLAIN_BYTES - len(plain))
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, padded, _AAD)
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return self._sealer.seal(plain + b" " * (_PLAIN_BYTES - len(plain)))
 
     def open(self, sealed: str, now: datetime) -> SignInTicket:
         """The ticket `seal` made, while it is fresh; raises `TicketInvalid` otherwise."""
         try:
-            raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD)
-            data = orjson.loads(plain)
+            data = orjson.loads(self._sealer.open(sealed))
             ticket = SignInTicket(
                 purpose=CodePurpose(data["p"]),
                 email=data["e"],
@@ -92,7 +82,7 @@ class TicketSealer:
                 language=data["l"],
                 issued_at=datetime.fromtimestamp(data["t"], UTC),
             )
-        except (InvalidTag, binascii.Error, ValueError, KeyError, TypeError) as error:
+        except (Unsealed, ValueError, KeyError, TypeError) as error:
             raise TicketInvalid("this sign-in was not started here") from error
         if not ticket.issued_at - timedelta(minutes=1) <= now < ticket.issued_at + self._lifetime:
             raise TicketInvalid("this sign-in has expired")

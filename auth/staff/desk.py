@@ -59,6 +59,10 @@ MAX_REASON_LENGTH = 500
 MAX_RANGE_DAYS = 366
 
 
+# What member services sees for an account the plan's IdP or portal made without an email.
+NO_EMAIL = "(none: signs in through the plan's identity provider or portal)"
+
+
 class NotPermitted(Exception):
     """The principal's role does not include this view or action (audited as denied)."""
 
@@ -132,7 +136,7 @@ class StaffDesk:
             key: [
                 AccountSummary(
                     link.account.id,
-                    mask_email(link.account.email),
+                    mask_email(link.account.email) if link.account.email else NO_EMAIL,
                     link.account.created_at,
                     link.account.locked_until,
                     link.representation.kind,
@@ -204,7 +208,7 @@ class StaffDesk:
         members: list[str | None] = [r.member_key for r in links.representations]
         for member_key in members or [None]:
             self._audit(facts, Outcome.ALLOWED, member_key=member_key, count=1, detail=reason)
-        return links.account.email
+        return links.account.email or NO_EMAIL
 
     def revoke_authorization(self, grant_id: str, reason: str) -> ConsentGrant:
         """Revoke a member's grant for an app on the member's request, with every token of it."""

@@ -97,7 +97,8 @@ def test_a_matching_member_gets_a_code_and_the_code_creates_the_account_and_a_se
         "Patient/m1",
     )
     assert done.session_id is not None
-    assert [e.action for e in uow.access_events.rows] == ["account-created"]
+    assert [e.action for e in uow.access_events.rows] == ["account-created", "signed-in"]
+    assert uow.access_events.rows[1].detail == "route=email-code"
 
 
 def test_details_that_match_nobody_send_nothing_and_any_code_is_refused(

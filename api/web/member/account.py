@@ -23,6 +23,7 @@ from api.web.member.pages import (
     with_next,
 )
 from auth.members import connected_apps, sessions
+from auth.members.journeys import AccountHasNoEmail
 from domain.members import display_name
 from domain.repositories import UnitOfWork
 
@@ -128,8 +129,13 @@ class AccountPages(PageHandlers):
         journeys = await run_in_threadpool(self.context.journeys)
         language = self.context.renderer.language(request)
         account_id = signed_in.session.account_id
-        return await self._started(
-            request,
-            next_url,
-            lambda: journeys.start_link(account_id, claim, language, client=client_of(request)),
-        )
+        try:
+            return await self._started(
+                request,
+                next_url,
+                lambda: journeys.start_link(account_id, claim, language, client=client_of(request)),
+            )
+        except AccountHasNoEmail:
+            return await self._signed_page(
+                request, signed_in, "web/notice.html", 409, notice="represent_no_email"
+            )

@@ -77,12 +77,19 @@ def negotiate(asked: str | None, remembered: str | None, accept_language: str | 
 
 @dataclass(frozen=True, slots=True)
 class Translator:
-    """The messages of one language, for templates (`t("key", name=...)`) and handlers."""
+    """The messages of one language, for templates (`t("key", name=...)`) and handlers.
+
+    `portal` fills `{portal}` wherever a message names the plan's portal (its name is
+    configuration), so that field errors, which are rendered by key alone, can name it too.
+    """
 
     language: str
+    portal: str = ""
 
     def __call__(self, key: str, **values: Any) -> str:
         text = catalog(self.language)[key]
+        if "{portal}" in text:
+            values.setdefault("portal", self.portal)
         return text.format(**values) if values else text
 
     def kind(self, resource_type: str) -> str:

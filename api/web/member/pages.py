@@ -30,6 +30,7 @@ from api.web.member.csrf import FormCsrf
 from api.web.member.rendering import Renderer
 from auth.members import connected_apps, sessions
 from auth.members.codes import TooManyCodes
+from auth.members.external import ExternalSignIn
 from auth.members.journeys import SignInJourneys
 from domain.repositories import UnitOfWork
 from domain.sessions import BrowserSession
@@ -43,8 +44,27 @@ ACCOUNT_PATH = "/account"
 LOGIN_PATH = "/login"
 CODE_PATH = "/login/code"
 CHOOSE_PATH = "/login/choose"
+IDP_START_PATH = "/login/idp"
+IDP_CALLBACK_PATH = "/login/idp/callback"
+PORTAL_PATH = "/login/portal"
 # Where `next` may lead after signing in: pages of this site only.
 _NEXT_PREFIXES = ("/oauth/authorize?", ACCOUNT_PATH, CHOOSE_PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInOptions:
+    """The sign-in methods offered (`email`, `idp`, `portal`), and the portal's sign-up page."""
+
+    methods: tuple[str, ...] = ("email",)
+    signup_url: str | None = None
+
+    @property
+    def email(self) -> bool:
+        return "email" in self.methods
+
+    @property
+    def idp_only(self) -> bool:
+        return self.methods == ("idp",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +79,8 @@ class MemberPagesContext:
     clock: Callable[[], datetime]
     response_floor: float
     nudge_outbox: Callable[[], None]
+    options: SignInOptions = SignInOptions()
+    external: Callable[[], ExternalSignIn] | None = None
 
 
 def safe_next(value: str | None) -> str | None:
@@ -77,11 +99,12 @@ def with_next(path: str, next_url: str | None, **more: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """A live session of this browser, and the address of its account."""
+    """A live session of this browser, and the address of its account (None: an account of
+    the plan's IdP or portal that gave none)."""
 
     session_id: str
     session: BrowserSession
-    email: str
+    email: str | None
 
 
 class PageHandlers:
@@ -173,7 +196,7 @@ class PageHandlers:
             template,
             status,
             csrf_token=cookie.csrf_token(signed_in.session),
-            account_email=signed_in.email,
+            account_email=signed_in.email or "",
             **values,
         )
 
@@ -184,6 +207,10 @@ class PageHandlers:
     async def _session_csrf_ok(self, signed_in: SignedIn, form: FormData) -> bool:
         cookie = await run_in_threadpool(self.context.session_cookie)
         return cookie.check_csrf(signed_in.session, fields_of(form).get(CSRF_FIELD))
+
+    async def _not_offered(self, request: Request) -> Response:
+        """A sign-in method this deployment does not offer."""
+        return self.render(request, "web/notice.html", 404, notice="not_offered")
 
     async def _expired(self, request: Request) -> Response:
         return self.render(request, "web/notice.html", 403, notice="expired")

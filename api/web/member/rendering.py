@@ -65,9 +65,10 @@ def origin_of(url: str) -> str | None:
 class Renderer:
     """Renders a template of `api/templates` in the request's language, with the page headers."""
 
-    def __init__(self, plan_name: str, *, https: bool) -> None:
+    def __init__(self, plan_name: str, *, https: bool, portal_name: str = "") -> None:
         self.plan_name = plan_name
         self.https = https
+        self.portal_name = portal_name or f"{plan_name} Member Portal"
 
     def language(self, request: Request) -> str:
         return i18n.negotiate(
@@ -77,7 +78,7 @@ class Renderer:
         )
 
     def translator(self, request: Request) -> i18n.Translator:
-        return i18n.Translator(self.language(request))
+        return i18n.Translator(self.language(request), self.portal_name)
 
     def render(
         self,
@@ -94,9 +95,10 @@ class Renderer:
             {"values": {}, "errors": {}}
             | values
             | {
-                "t": i18n.Translator(language),
+                "t": i18n.Translator(language, self.portal_name),
                 "lang": language,
                 "plan_name": self.plan_name,
+                "portal_name": self.portal_name,
                 "switches": _language_switches(request, language),
             }
         )

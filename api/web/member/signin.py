@@ -14,6 +14,7 @@ from api.web.member import forms
 from api.web.member.pages import (
     ACCOUNT_PATH,
     CODE_PATH,
+    IDP_START_PATH,
     LOGIN_PATH,
     PageHandlers,
     SignedIn,
@@ -33,18 +34,23 @@ from domain.signin import CODE_LIFETIME, CodePurpose
 class SignInPages(PageHandlers):
     async def login(self, request: Request) -> Response:
         next_url = safe_next(request.query_params.get("next"))
+        options = self.context.options
         if request.method == "GET":
             if await self._signed_in(request) is not None:
                 return see_other(next_url or ACCOUNT_PATH)
             done = known(request.query_params.get("done"), "expired", "signed_out")
-            return await self._form(request, "web/login.html", next_url=next_url, done=done)
+            if options.idp_only and done is None:  # the IdP is the only way in: straight there
+                return see_other(with_next(IDP_START_PATH, next_url))
+            return await self._login_page(request, next_url=next_url, done=done)
+        if not options.email:
+            return await self._not_offered(request)
         form = await request.form()
         if not await self._csrf_ok(request, form):
             return await self._expired(request)
         checked = forms.Checked()
         email = forms.read_email(fields_of(form), checked)
         if email is None:
-            return await self._form(request, "web/login.html", 400, checked, next_url=next_url)
+            return await self._login_page(request, 400, checked, next_url=next_url)
         journeys = await run_in_threadpool(self.context.journeys)
         language = self.context.renderer.language(request)
         return await self._started(
@@ -53,8 +59,28 @@ class SignInPages(PageHandlers):
             lambda: journeys.start_sign_in(email, language, client=client_of(request)),
         )
 
+    async def _login_page(
+        self,
+        request: Request,
+        status: int = 200,
+        checked: forms.Checked | None = None,
+        **values: Any,
+    ) -> Response:
+        options = self.context.options
+        return await self._form(
+            request,
+            "web/login.html",
+            status,
+            checked,
+            methods=options.methods,
+            signup_url=options.signup_url,
+            **values,
+        )
+
     async def create(self, request: Request) -> Response:
         next_url = safe_next(request.query_params.get("next"))
+        if not self.context.options.email:
+            return await self._not_offered(request)
         if request.method == "GET":
             return await self._form(request, "web/create.html", next_url=next_url)
         form = await request.form()
