@@ -29,6 +29,7 @@ from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
 from api.graphql.routes import GraphQLContext, graphql_route
+from api.logs import RequestLog
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings, SignInMethod
@@ -318,7 +319,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CorsExceptAuthorize, origins=settings.cors_origins)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(CorsExceptAuthorize, origins=settings.cors_origins),
+        ],
         lifespan=lifespan,
         exception_handlers={
             FhirError: _fhir_error,

@@ -27,6 +27,7 @@ from api.app import Services, bootstrap, create_app
 from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
+from api.logs import UVICORN_OPTIONS, configure_logging
 from api.settings import Mode, Settings, SettingsError, load_settings
 from api.staff_cli import staff_app
 from api.synthetic import generate_plan
@@ -49,12 +50,14 @@ def main() -> None:
 def _settings() -> Settings:
     """The configuration; a wrong one stops the command, naming each wrong setting."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as wrong:
         console.print("[red]The configuration is not valid:[/red]")
         for line in str(wrong).splitlines():
             console.print(f"  {line}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
 
 
 @db_app.command("upgrade")
@@ -110,6 +113,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level,
+            **UVICORN_OPTIONS,
         )
 
 

@@ -13,7 +13,7 @@ import sqlalchemy
 from persistence import database
 
 # Fixtures of a generated plan served for the member pages (API, end-to-end and browser tests).
-pytest_plugins = ["tests.member_plan"]
+pytest_plugins = ["tests.member_plan", "tests.log_leaks"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from api.logs import UVICORN_OPTIONS
+
 
 @contextmanager
 def serving(build: Callable[[str], ASGIApp], name: str = "pai-served") -> Iterator[str]:
@@ -26,7 +28,9 @@ def serving(build: Callable[[str], ASGIApp], name: str = "pai-served") -> Iterat
     port: int = listener.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(
-        uvicorn.Config(build(base_url), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            build(base_url), host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name=name)
     thread.start()

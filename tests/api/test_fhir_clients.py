@@ -27,6 +27,7 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, ResourceNotFound
 
 from api.app import create_app
+from api.logs import UVICORN_OPTIONS
 from tests.api.conftest import APP_ONE, MEMBER_A, MEMBER_B, Plan
 
 MEMBER_A_CLAIMS = [
@@ -61,7 +62,11 @@ def served(plan: Plan) -> Iterator[Served]:
     services = replace(plan.services, settings=settings)
     uvicorn_server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, services), host="127.0.0.1", port=port, log_level="warning"
+            create_app(settings, services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            **UVICORN_OPTIONS,
         )
     )
     thread = threading.Thread(

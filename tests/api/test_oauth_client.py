@@ -25,6 +25,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
 from api.app import create_app
+from api.logs import UVICORN_OPTIONS
 from tests.api.conftest import MEMBER_A, Plan
 from tests.api.oauth_support import PUBLIC, SCOPE, Smart, register_apps
 
@@ -49,7 +50,11 @@ def served(plan: Plan) -> Iterator[Served]:
     services = replace(plan.services, settings=settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, services), host="127.0.0.1", port=port, log_level="warning"
+            create_app(settings, services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            **UVICORN_OPTIONS,
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="pai-oauth")

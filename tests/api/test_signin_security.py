@@ -46,7 +46,8 @@ def normalized(text: str, *secrets: str) -> str:
 
 
 def comparable_headers(response: Any) -> dict[str, str]:
-    skip = {"set-cookie", "date", "content-length"}
+    """The headers but those that differ on every answer (the request id is fresh each time)."""
+    skip = {"set-cookie", "date", "content-length", "x-request-id"}
     return {k: v for k, v in response.headers.items() if k not in skip}
 
 
