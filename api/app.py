@@ -45,6 +45,7 @@ from auth.members.journeys import SignInJourneys
 from auth.members.oidc import OidcRelyingParty, OidcSettings
 from auth.members.portal import PortalSettings, PortalVerifier
 from auth.members.sessions import SessionCookie
+from auth.members.sign_in_methods import SignInSetup
 from auth.members.tickets import TicketSealer
 from auth.oauth.config import OAuthConfig
 from auth.oauth.keys import SigningKeys
@@ -301,6 +302,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 https=services.https,
                 plan_name=settings.plan_name,
                 suppress_below=settings.small_count_threshold,
+                sign_in=SignInSetup(
+                    email=SignInMethod.EMAIL in settings.active_methods,
+                    idp_issuer=settings.idp_issuer
+                    if SignInMethod.IDP in settings.active_methods
+                    else None,
+                    portal_api_url=settings.portal_api_url
+                    if SignInMethod.PORTAL in settings.active_methods
+                    else None,
+                ),
             )
         ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -81,7 +81,7 @@ _STAFF_ACCESS: dict[StaffRole, tuple[frozenset[View], frozenset[StaffAction]]] =
     ),
     StaffRole.ANALYST: (frozenset({View.AGGREGATES}), frozenset()),
     StaffRole.ADMINISTRATOR: (
-        frozenset({View.APPS, View.STAFF, View.INGESTION_RUNS}),
+        frozenset({View.APPS, View.STAFF, View.INGESTION_RUNS, View.SIGN_IN_METHODS}),
         frozenset(),
     ),
 }

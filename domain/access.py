@@ -46,6 +46,8 @@ class View(StrEnum):
     """Staff users and their API keys (never a key or a password)."""
     INGESTION_RUNS = "ingestion-runs"
     """Loads of data, with their counts and reject files."""
+    SIGN_IN_METHODS = "sign-in-methods"
+    """How members sign in: the methods active, where each goes, when PAI last reached it."""
 
 
 class StaffAction(StrEnum):

@@ -16,6 +16,16 @@ from domain.repositories import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
+class SignInSetup:
+    """The deployment's sign-in configuration: whether the hosted email code is offered, and
+    the IdP's issuer and the portal API's URL when those are configured."""
+
+    email: bool = True
+    idp_issuer: str | None = None
+    portal_api_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MethodStatus:
     """One sign-in method. `remote` is the IdP's issuer or the portal API's URL (None for the
     hosted email code); the times are None until PAI first reached it, or first failed to."""

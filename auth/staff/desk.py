@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from auth.members.codes import clear_lockout
 from auth.members.consent import revoke_grant
+from auth.members.sign_in_methods import MethodStatus, SignInSetup, sign_in_methods
 from auth.policy import REVEALS_PER_HOUR, SMALL_COUNT_THRESHOLD, RequestFacts, access_scope
 from auth.principal import Principal, StaffPrincipal
 from domain.access import StaffAction, View
@@ -321,6 +322,16 @@ class StaffDesk:
     def list_runs(self, *, before: tuple[datetime, str] | None, limit: int) -> list[IngestionRun]:
         self._administer(View.INGESTION_RUNS)
         return self.repository.list_runs(before=before, limit=limit)
+
+    def sign_in_methods(self, setup: SignInSetup) -> list[MethodStatus]:
+        """How members sign in here, and when PAI last reached the plan's IdP and portal."""
+        self._administer(View.SIGN_IN_METHODS)
+        return sign_in_methods(
+            self._uow,
+            email=setup.email,
+            idp_issuer=setup.idp_issuer,
+            portal_api_url=setup.portal_api_url,
+        )
 
     # --- the policy's mechanics -----------------------------------------------------------
 

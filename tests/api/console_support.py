@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Protocol
 
 from starlette.testclient import TestClient
 
+from api.app import Services
 from domain.staff import StaffRole
-from tests.api.conftest import Plan
 from tests.staff_builders import PASSWORD, a_staff_user
+
+
+class Served(Protocol):
+    """A served plan: its services and a client of its app (`Plan`, `MemberPlan`)."""
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def client(self) -> TestClient: ...
+
 
 _HIDDEN = re.compile(r'name="(?P<name>login_token|csrf)" value="(?P<value>[^"]+)"')
 
@@ -22,7 +34,7 @@ def hidden(html: str, name: str) -> str:
     raise AssertionError(f"no hidden {name} field on the page")
 
 
-def a_console_user(plan: Plan, role: StaffRole) -> str:
+def a_console_user(plan: Served, role: StaffRole) -> str:
     """A new staff user of `role` with the builders' password; returns the username."""
     user_id = uuid.uuid4().hex[:10]
     user = a_staff_user(user_id, role, username=f"{role.value}-{user_id}@plan.example")
@@ -32,7 +44,7 @@ def a_console_user(plan: Plan, role: StaffRole) -> str:
     return user.username
 
 
-def signed_in(plan: Plan, role: StaffRole) -> TestClient:
+def signed_in(plan: Served, role: StaffRole) -> TestClient:
     """A client of its own (its own cookies) signed in to the console as a new user of `role`."""
     client = TestClient(plan.client.app, base_url="http://testserver")
     username = a_console_user(plan, role)

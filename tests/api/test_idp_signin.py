@@ -28,7 +28,9 @@ from api.ingest.pipeline import ingest
 from api.settings import Mode, Settings
 from auth.members.oidc import Failure, OidcFailed
 from domain.federation import SignInRoute
+from domain.staff import StaffRole
 from persistence import schema
+from tests.api.console_support import signed_in
 from tests.conftest import Backend
 from tests.member_plan import (
     BASE_URL,
@@ -403,7 +405,8 @@ def test_an_unknown_kid_is_refused_until_the_key_set_may_be_fetched_again_then_r
         == 303
     )
     old = federated.idp.keys
-    federated.idp.restart(keys=[a_signing_key("key-rotated"), *old])  # the IdP rotates
+    rotated = a_signing_key(f"key-rotated-{secrets.token_hex(4)}")  # a new kid on each run
+    federated.idp.restart(keys=[rotated, *old])  # the IdP rotates
 
     too_soon = federated.plan.visitor()
     started = start(too_soon)
@@ -454,3 +457,37 @@ def test_when_the_idp_is_down_the_member_is_told_to_try_again_later(federated: F
     with federated.plan.services.unit_of_work() as uow:
         status = uow.external_auth_status.get(SignInRoute.OPENID_CONNECT)
     assert status is not None and status.last_failure_at is not None
+
+
+def test_the_administrators_console_shows_the_methods_and_when_the_idp_was_reached(
+    federated: Federated,
+) -> None:
+    person = federated.plan.people.adults[0]
+    visitor = federated.plan.visitor()
+    started = start(visitor)
+    signed_in_there = back(
+        visitor, federated.browser().sign_in(started.idp_url, federated.account(person))
+    )
+    assert signed_in_there.status_code == 303, signed_in_there.text
+    with federated.plan.services.unit_of_work() as uow:
+        status = uow.external_auth_status.get(SignInRoute.OPENID_CONNECT)
+    assert status is not None and status.last_reached_at is not None
+
+    admin = signed_in(federated.plan, StaffRole.ADMINISTRATOR)
+    page = admin.get("/console/admin")
+
+    assert page.status_code == 200
+    section = page.text[page.text.index('id="signin"') :]
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", section[: section.index("</table>")])
+    assert len(rows) == 3
+    email, idp, portal = (re.split(r"</td><td>", row) for row in rows)
+    assert email[:2] == ["Email and code (hosted matching)", "yes"]
+    assert idp[:3] == [
+        "Plan identity provider (OpenID Connect)",
+        "yes",
+        f"<code>{federated.idp.issuer}</code>",
+    ]
+    assert idp[3] == status.last_reached_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert portal[:2] == ["Portal verification API", "no"]
+    rep = signed_in(federated.plan, StaffRole.MEMBER_SERVICES)
+    assert rep.get("/console/admin").status_code == 403

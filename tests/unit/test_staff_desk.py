@@ -74,7 +74,8 @@ def test_each_role_gets_its_views_and_actions_and_no_role_gets_records() -> None
     assert rep.actions == set(StaffAction)
     assert analyst.views == {View.AGGREGATES} and not analyst.actions
     assert analyst.suppress_below == 11
-    assert admin.views == {View.APPS, View.STAFF, View.INGESTION_RUNS} and not admin.actions
+    assert admin.views == {View.APPS, View.STAFF, View.INGESTION_RUNS, View.SIGN_IN_METHODS}
+    assert not admin.actions
     for scope in (rep, analyst, admin):
         assert scope.member_key is None and not scope.types and not scope.reference_data
         for resource_type in ("Patient", "ExplanationOfBenefit", "Observation", "Practitioner"):

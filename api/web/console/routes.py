@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from api.web.console import charts
 from api.web.console.rendering import headers, render
+from auth.members.sign_in_methods import SignInSetup
 from auth.secret_key import SecretKey
 from auth.staff.desk import AlreadyRevoked, InvalidInput, NotPermitted, RateLimited, StaffDesk
 from auth.staff.passwords import DEFAULT_COST, ScryptCost
@@ -38,6 +39,7 @@ from auth.staff.signin import (
 )
 from domain.directory import InvalidCriteria, MemberCriteria
 from domain.errors import NotFound
+from domain.federation import SignInRoute
 from domain.repositories import UnitOfWork
 from domain.staff import STAFF_SESSION_LIFETIME, StaffRole
 
@@ -50,6 +52,13 @@ HOME = {
     StaffRole.ADMINISTRATOR: "/console/admin",
 }
 
+EMAIL_ONLY = SignInSetup()
+METHOD_NAMES = {
+    SignInRoute.EMAIL_CODE: "Email and code (hosted matching)",
+    SignInRoute.OPENID_CONNECT: "Plan identity provider (OpenID Connect)",
+    SignInRoute.PORTAL_API: "Portal verification API",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ConsoleContext:
@@ -60,6 +69,7 @@ class ConsoleContext:
     plan_name: str
     suppress_below: int
     password_cost: ScryptCost = DEFAULT_COST
+    sign_in: SignInSetup = EMAIL_ONLY
 
 
 def console_routes(context: ConsoleContext) -> list[BaseRoute]:
@@ -522,6 +532,8 @@ class _Pages:
                 users=desk.list_staff(after=None, limit=200),
                 keys=desk.list_keys(after=None, limit=200),
                 runs=desk.list_runs(before=None, limit=50),
+                methods=desk.sign_in_methods(self.context.sign_in),
+                method_names=METHOD_NAMES,
                 now=self.context.clock(),
             )
 
