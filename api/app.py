@@ -361,6 +361,17 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     if request.url.path.startswith("/fhir/"):
         message = "the database is not available; try again shortly"
         return FhirError(503, message, headers=headers).response()
+    if request.url.path.startswith("/oauth/"):
+        # RFC 6749's error for a server that cannot answer now; never cached, like any answer there.
+        body = {
+            "error": "temporarily_unavailable",
+            "error_description": "the authorization server cannot reach its database; try again",
+        }
+        return JSONResponse(
+            body,
+            status_code=503,
+            headers={**headers, "Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
     return PlainTextResponse("Service Unavailable", status_code=503, headers=headers)
 
 
