@@ -29,7 +29,7 @@ from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
 from api.graphql.routes import GraphQLContext, graphql_route
-from api.logs import RequestLog
+from api.logs import RequestLog, configure_logging
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings, SignInMethod
@@ -224,8 +224,21 @@ def _readyz(services: Services) -> Callable[[Request], Response]:
     return readyz
 
 
+def from_environment() -> Starlette:
+    """The application configured from `PAI_*` variables (and `PAI_CONFIG_FILE`), for a server's
+    factory option: `uvicorn --factory api.app:from_environment --workers 4`."""
+    return create_app(Settings())
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
-    """The ASGI application; it closes `services` on shutdown only when it built them."""
+    """The ASGI application; it closes `services` on shutdown only when it built them.
+
+    A process whose logging nobody configured (a server's factory, not `pai serve`) gets PAI's
+    configuration: structlog's development defaults would print tracebacks with every local
+    variable, member data included.
+    """
+    if not structlog.is_configured():
+        configure_logging(settings)
     owned = services is None
     services = services or bootstrap(settings)
     if settings.signing_key is not None:

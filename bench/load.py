@@ -56,9 +56,8 @@ import orjson
 import sqlalchemy
 from sqlalchemy import func, select
 
-from api.app import bootstrap, create_app
+from api.app import bootstrap
 from api.ingest.pipeline import ingest
-from api.logs import configure_logging
 from api.settings import Settings
 from api.synthetic import generate_plan
 from auth.tokens import mint_access_token, mint_refresh_token
@@ -245,14 +244,6 @@ def prepare(url: str, options: Options, credentials_file: Path) -> int:
 # --- serving ------------------------------------------------------------------------------
 
 
-def served_app() -> object:
-    """uvicorn's factory in each worker process: PAI configured from the PAI_* variables,
-    logging as `pai serve` configures it."""
-    settings = Settings()
-    configure_logging(settings)
-    return create_app(settings)
-
-
 @contextlib.contextmanager
 def serving(url: str, options: Options, log: Path) -> Iterator[str]:
     port = _free_port()
@@ -267,7 +258,7 @@ def serving(url: str, options: Options, log: Path) -> Iterator[str]:
         "PAI_LOG_LEVEL": "warning",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "bench.load:served_app", "--factory",
+        sys.executable, "-m", "uvicorn", "api.app:from_environment", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(options.processes),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -120,3 +124,40 @@ def test_the_runs_leak_check_finds_tokens_codes_addresses_and_names() -> None:
     assert found == sorted(
         {token.decode(), "pai_sk_" + token.decode(), "123456", "mary@example.org", "Mary Ann Smith"}
     )
+
+
+_FACTORY_PROCESS = """
+import structlog
+from api.app import from_environment
+
+from_environment()
+def fail(access_token):
+    raise ValueError("refused")
+secret = "-".join(("t0k3n", "in", "a", "factory", "local"))
+try:
+    fail(secret)
+except ValueError:
+    structlog.get_logger("test").exception("failed")
+"""
+
+
+def test_a_process_started_by_a_servers_factory_logs_as_pai_serve_does(tmp_path: Path) -> None:
+    """uvicorn or gunicorn calling `api.app:from_environment` configure no logging of their own:
+    PAI's JSON lines, without local values in tracebacks, still apply."""
+    environment = {
+        **os.environ,
+        "PAI_DATABASE_URL": f"sqlite:///{tmp_path}/factory.sqlite",
+        "PAI_MODE": "demo",
+    }
+    ran = subprocess.run(
+        [sys.executable, "-c", _FACTORY_PROCESS],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    [line] = [orjson.loads(text) for text in ran.stderr.splitlines() if '"failed"' in text]
+    assert line["level"] == "error" and "ValueError: refused" in line["exception"]
+    assert "t0k3n-in-a-factory-local" not in ran.stderr
