@@ -105,9 +105,8 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         )
         raise typer.Exit(2)
     with bootstrap(settings) as services:
+        _check_durability(settings, services)
         _require_current_schema(settings, services)
-        for problem in database.durability_problems(services.engine):
-            console.print(f"[yellow]warning:[/yellow] {problem}")
         uvicorn.run(
             create_app(settings, services),
             host=host or settings.host,
@@ -115,6 +114,24 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
             log_level=settings.log_level,
             **UVICORN_OPTIONS,
         )
+
+
+def _check_durability(settings: Settings, services: Services) -> None:
+    """Settings that could lose or corrupt committed data (SECURITY E.30): production mode
+    refuses to go on, naming each; demo mode warns."""
+    problems = database.durability_problems(services.engine)
+    if not problems:
+        return
+    refuse = settings.mode is Mode.PRODUCTION
+    for problem in problems:
+        label = "[red]refused:[/red]" if refuse else "[yellow]warning:[/yellow]"
+        console.print(f"{label} {problem}", highlight=False)
+    if refuse:
+        console.print(
+            "The database is not set up to keep committed data through a crash; fix the "
+            "settings above and start again (demo mode, `PAI_MODE=demo`, only warns)."
+        )
+        raise typer.Exit(2)
 
 
 def _require_current_schema(settings: Settings, services: Services) -> None:
@@ -149,6 +166,7 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
         console.print(f"[red]No such file or folder:[/red] {', '.join(map(str, missing))}")
         raise typer.Exit(2)
     with bootstrap(settings) as services:
+        _check_durability(settings, services)
         _require_current_schema(settings, services)
         report = _load(settings, services, paths, batch_size, workers)
     print_report(report)
