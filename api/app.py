@@ -33,6 +33,7 @@ from api.logs import RequestLog
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings, SignInMethod
+from api.transport import TransportHeaders
 from api.web.console.routes import ConsoleContext, console_routes
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
@@ -321,6 +322,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=routes,
         middleware=[
             Middleware(RequestLog),
+            Middleware(TransportHeaders, https=services.https),
             Middleware(CorsExceptAuthorize, origins=settings.cors_origins),
         ],
         lifespan=lifespan,
