@@ -91,12 +91,15 @@ def db_status() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (PAI_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PAI_PORT).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the one port (all share the database).")
+    ] = 1,
 ) -> None:
     """Serve the API and pages."""
-    _serve(_settings(), host, port)
+    _serve(_settings(), host, port, workers)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     if settings.mode is Mode.PRODUCTION and not settings.smtp_url:
         console.print(
             "[red]PAI_SMTP_URL is not set.[/red] In production mode sign-in codes go out by "
@@ -107,6 +110,18 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     with bootstrap(settings) as services:
         _check_durability(settings, services)
         _require_current_schema(settings, services)
+        if workers > 1:  # each worker builds its own app from the same settings (api.asgi)
+            services.close()
+            uvicorn.run(
+                "api.asgi:app",
+                factory=True,
+                workers=workers,
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level=settings.log_level,
+                **UVICORN_OPTIONS,
+            )
+            return
         uvicorn.run(
             create_app(settings, services),
             host=host or settings.host,
