@@ -33,6 +33,7 @@ from api.logs import RequestLog, configure_logging
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
 from api.settings import Mode, Settings, SignInMethod
+from api.transport import TransportHeaders
 from api.web.console.routes import ConsoleContext, console_routes
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
@@ -224,18 +225,12 @@ def _readyz(services: Services) -> Callable[[Request], Response]:
     return readyz
 
 
-def from_environment() -> Starlette:
-    """The application configured from `PAI_*` variables (and `PAI_CONFIG_FILE`), for a server's
-    factory option: `uvicorn --factory api.app:from_environment --workers 4`."""
-    return create_app(Settings())
-
-
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI application; it closes `services` on shutdown only when it built them.
 
-    A process whose logging nobody configured (a server's factory, not `pai serve`) gets PAI's
-    configuration: structlog's development defaults would print tracebacks with every local
-    variable, member data included.
+    A process whose logging nobody configured (an embedding of its own, not `pai serve` or
+    `api.asgi:app`) gets PAI's configuration: structlog's development defaults would print
+    tracebacks with every local variable, member data included.
     """
     if not structlog.is_configured():
         configure_logging(settings)
@@ -344,6 +339,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=routes,
         middleware=[
             Middleware(RequestLog),
+            Middleware(TransportHeaders, https=services.https),
             Middleware(CorsExceptAuthorize, origins=settings.cors_origins),
         ],
         lifespan=lifespan,

@@ -91,12 +91,15 @@ def db_status() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (PAI_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PAI_PORT).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the one port (all share the database).")
+    ] = 1,
 ) -> None:
     """Serve the API and pages."""
-    _serve(_settings(), host, port)
+    _serve(_settings(), host, port, workers)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     if settings.mode is Mode.PRODUCTION and not settings.smtp_url:
         console.print(
             "[red]PAI_SMTP_URL is not set.[/red] In production mode sign-in codes go out by "
@@ -105,9 +108,20 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         )
         raise typer.Exit(2)
     with bootstrap(settings) as services:
+        _check_durability(settings, services)
         _require_current_schema(settings, services)
-        for problem in database.durability_problems(services.engine):
-            console.print(f"[yellow]warning:[/yellow] {problem}")
+        if workers > 1:  # each worker builds its own app from the same settings (api.asgi)
+            services.close()
+            uvicorn.run(
+                "api.asgi:app",
+                factory=True,
+                workers=workers,
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level=settings.log_level,
+                **UVICORN_OPTIONS,
+            )
+            return
         uvicorn.run(
             create_app(settings, services),
             host=host or settings.host,
@@ -115,6 +129,24 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
             log_level=settings.log_level,
             **UVICORN_OPTIONS,
         )
+
+
+def _check_durability(settings: Settings, services: Services) -> None:
+    """Settings that could lose or corrupt committed data (SECURITY E.30): production mode
+    refuses to go on, naming each; demo mode warns."""
+    problems = database.durability_problems(services.engine)
+    if not problems:
+        return
+    refuse = settings.mode is Mode.PRODUCTION
+    for problem in problems:
+        label = "[red]refused:[/red]" if refuse else "[yellow]warning:[/yellow]"
+        console.print(f"{label} {problem}", highlight=False)
+    if refuse:
+        console.print(
+            "The database is not set up to keep committed data through a crash; fix the "
+            "settings above and start again (demo mode, `PAI_MODE=demo`, only warns)."
+        )
+        raise typer.Exit(2)
 
 
 def _require_current_schema(settings: Settings, services: Services) -> None:
@@ -149,6 +181,7 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
         console.print(f"[red]No such file or folder:[/red] {', '.join(map(str, missing))}")
         raise typer.Exit(2)
     with bootstrap(settings) as services:
+        _check_durability(settings, services)
         _require_current_schema(settings, services)
         report = _load(settings, services, paths, batch_size, workers)
     print_report(report)

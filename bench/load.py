@@ -258,7 +258,7 @@ def serving(url: str, options: Options, log: Path) -> Iterator[str]:
         "PAI_LOG_LEVEL": "warning",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "api.app:from_environment", "--factory",
+        sys.executable, "-m", "uvicorn", "api.asgi:app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(options.processes),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip

@@ -10,6 +10,7 @@ dropped: it holds a live sign-in code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -69,3 +70,18 @@ class OutgoingEmail:
             and self.attempts < MAX_DELIVERY_ATTEMPTS
             and (self.claimed_until is None or self.claimed_until <= at)
         )
+
+
+def delivery_failing(newest_first: Iterable[OutgoingEmail]) -> bool:
+    """Whether mail is not going out: the newest message that was tried failed.
+
+    It speaks of the outbox as a whole, not of one person's message, so a page
+    can say "we could not send the code" to anyone when it is true, without
+    telling whether that person's details matched (no code goes when they do not).
+    """
+    for email in newest_first:
+        if email.sent_at is not None:
+            return False
+        if email.attempts > 0:
+            return True
+    return False

@@ -130,9 +130,12 @@ def _sqlite_problems(connection: sqlalchemy.Connection) -> list[str]:
 def _postgres_problems(connection: sqlalchemy.Connection) -> list[str]:
     problems = []
     if connection.exec_driver_sql("SHOW fsync").scalar() != "on":
-        problems.append("PostgreSQL fsync is off: a crash can corrupt the database")
+        problems.append(
+            "PostgreSQL fsync is off: a crash can corrupt the database (set fsync = on)"
+        )
     if connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off":
         problems.append(
-            "PostgreSQL synchronous_commit is off: a crash can lose recently committed batches"
+            "PostgreSQL synchronous_commit is off: a crash can lose recently committed batches "
+            "(set synchronous_commit = on)"
         )
     return problems

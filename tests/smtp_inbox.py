@@ -24,8 +24,13 @@ class Inbox:
     def __init__(self) -> None:
         self._messages: list[EmailMessage] = []
         self._arrived = threading.Condition()
+        self.refusing = False  # answer every message with a temporary failure (451)
+        self.refused = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refusing:
+            self.refused += 1
+            return "451 4.3.0 Mail system unavailable, try again later"
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         assert isinstance(message, EmailMessage)
@@ -69,3 +74,31 @@ def smtp_server() -> Iterator[tuple[Inbox, str]]:
         yield inbox, f"smtp://127.0.0.1:{port}?from=no-reply%40plan.example"
     finally:
         controller.stop()
+
+
+class SmtpServer:
+    """An SMTP server on one loopback port that a test stops and starts again (an outage)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.inbox = Inbox()
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?from=no-reply%40plan.example&timeout=5"
+
+    def start(self) -> None:
+        if self._controller is None:
+            self._controller = Controller(
+                self.inbox, hostname="127.0.0.1", port=self.port, server_hostname="smtp.test"
+            )
+            self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections to the port are refused until `start`."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

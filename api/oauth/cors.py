@@ -1,7 +1,10 @@
-"""CORS for browser apps: configured origins only, and never on the authorize endpoint.
+"""CORS for browser apps: configured origins only, never on the authorize endpoint or the pages.
 
 The authorize endpoint is visited by the person's browser, not called by
 scripts: answering CORS there would let another origin read its answers.
+The same holds for the hosted member pages and the staff console: people
+read them in a tab; only the API (FHIR, GraphQL, token, revocation,
+discovery, keys) is for apps' scripts.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 NO_CORS_PATHS = frozenset({"/oauth/authorize"})
+# Prefixes of the pages people read (`/login/...`, `/account/...`, `/console/...`, the demo's).
+NO_CORS_PREFIXES = ("/login", "/logout", "/account", "/console", "/dev/", "/demo/")
 
 
 class CorsExceptAuthorize:
-    """Starlette's CORS middleware with an explicit origin list, skipped on `NO_CORS_PATHS`."""
+    """Starlette's CORS middleware with an explicit origin list, skipped on the pages."""
 
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self._app = app
@@ -30,7 +35,13 @@ class CorsExceptAuthorize:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].rstrip("/") not in NO_CORS_PATHS:
+        if scope["type"] == "http" and _answers_cors(scope["path"]):
             await self._cors(scope, receive, send)
         else:
             await self._app(scope, receive, send)
+
+
+def _answers_cors(path: str) -> bool:
+    if path.rstrip("/") in NO_CORS_PATHS:
+        return False
+    return not any(path == p.rstrip("/") or path.startswith(p) for p in NO_CORS_PREFIXES)

@@ -30,7 +30,7 @@ from enum import StrEnum
 from auth.secret_key import SecretKey
 from domain.audit import AccessEvent, Outcome
 from domain.members import Account
-from domain.outbox import EmailContent, OutgoingEmail
+from domain.outbox import EmailContent, OutgoingEmail, delivery_failing
 from domain.repositories import UnitOfWork
 from domain.signin import (
     CODE_DIGITS,
@@ -50,6 +50,7 @@ from domain.signin import (
 
 CODE_KEY_PURPOSE = "email-code"
 LOCKOUT_ACTION = "signin-lockout"
+RECENT_EMAILS = 50  # how far back `delivery_failing` looks for a message that was tried
 
 
 class Refusal(StrEnum):
@@ -130,6 +131,11 @@ class CodeService:
         self._code_key = key.derive(CODE_KEY_PURPOSE)
         self._compose = compose
         self._limits = limits or CodeLimits()
+
+    def delivery_failing(self) -> bool:
+        """Whether code email is not going out right now (`domain.outbox.delivery_failing`)."""
+        with self._unit_of_work() as uow:
+            return delivery_failing(uow.outbox.latest(RECENT_EMAILS))
 
     def send_code(
         self, subject: SignInSubject, language: str, *, client_address: str | None = None

@@ -160,6 +160,10 @@ class SignInJourneys:
         """The ticket a browser holds, for the code page; raises `TicketInvalid`."""
         return self._sealer.open(sealed, self._clock())
 
+    def delivery_failing(self) -> bool:
+        """Whether code email is not going out right now; the same for every ticket."""
+        return self._codes.delivery_failing()
+
     def resend(self, sealed: str, *, client: str | None = None) -> str:
         """A new code for the ticket's sign-in (the old one stops working); a fresh ticket."""
         ticket = self.pending(sealed)

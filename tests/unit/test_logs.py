@@ -128,9 +128,10 @@ def test_the_runs_leak_check_finds_tokens_codes_addresses_and_names() -> None:
 
 _FACTORY_PROCESS = """
 import structlog
-from api.app import from_environment
+from api.app import create_app
+from api.settings import Settings
 
-from_environment()
+create_app(Settings())
 def fail(access_token):
     raise ValueError("refused")
 secret = "-".join(("t0k3n", "in", "a", "factory", "local"))
@@ -141,9 +142,11 @@ except ValueError:
 """
 
 
-def test_a_process_started_by_a_servers_factory_logs_as_pai_serve_does(tmp_path: Path) -> None:
-    """uvicorn or gunicorn calling `api.app:from_environment` configure no logging of their own:
-    PAI's JSON lines, without local values in tracebacks, still apply."""
+def test_an_app_made_where_nobody_configured_logging_logs_as_pai_serve_does(
+    tmp_path: Path,
+) -> None:
+    """A program of the plan's own that builds the app (not `pai serve` or `api.asgi:app`)
+    still gets PAI's JSON lines, without local values in tracebacks."""
     environment = {
         **os.environ,
         "PAI_DATABASE_URL": f"sqlite:///{tmp_path}/factory.sqlite",

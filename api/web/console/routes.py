@@ -44,6 +44,7 @@ from domain.repositories import UnitOfWork
 from domain.staff import STAFF_SESSION_LIFETIME, StaffRole
 
 LOGIN_COOKIE = "pai_console_login"
+SECURE_LOGIN_COOKIE = "__Host-pai_console_login"  # over HTTPS: bound to this host, Path=/
 HISTORY_PAGE = 50
 OVERVIEW_DAYS = 30
 HOME = {
@@ -113,13 +114,13 @@ class _Pages:
     async def sign_in(self, request: Request) -> Response:
         form = await request.form()
         token = form.get("login_token")
-        expected = request.cookies.get(LOGIN_COOKIE)
+        expected = request.cookies.get(self._login_cookie)
         if (
             not isinstance(token, str)
             or not expected
             or not secrets.compare_digest(token, expected)
         ):
-            return self._sign_in_page(request, error="The form expired; sign in again.", status=400)
+            return self._sign_in_page(request, error="The form expired; sign in again.", status=403)
         username = str(form.get("username", ""))[:256]
         password = str(form.get("password", ""))[:512]
         address = request.client.host if request.client else None
@@ -141,7 +142,7 @@ class _Pages:
         if isinstance(outcome, SignedIn):
             response = RedirectResponse("/console", status_code=303)
             self._set_session(response, outcome.session_id)
-            response.delete_cookie(LOGIN_COOKIE, path="/console")
+            self._delete_cookie(response, self._login_cookie)
             return response
         if outcome.reason is SignInRefusal.LOCKED:
             page = self._sign_in_page(
@@ -156,24 +157,44 @@ class _Pages:
         )
 
     async def sign_out(self, request: Request) -> Response:
+        """End the session; a request without its CSRF token (another site's form) changes
+        nothing, not even the cookie."""
         form = await request.form()
         session_id = self._session_id(request)
 
-        def end() -> None:
+        def end() -> Response | None:
+            """None once no session is left; the refusal when the token is not the session's."""
             if session_id is None:
-                return
+                return None
             with self.context.unit_of_work() as uow:
                 found = console_session(uow, session_id, self.context.clock())
-                if found is not None and self.cookie().check_csrf(
-                    found.session, _text(form.get("csrf"))
-                ):
-                    sign_out(uow, session_id, self.context.clock())
-                    uow.commit()
+                if found is None:
+                    return None
+                if not self.cookie().check_csrf(found.session, _text(form.get("csrf"))):
+                    return self._message(
+                        found, "The form expired", "Go back, reload the page and try again.", 403
+                    )
+                sign_out(uow, session_id, self.context.clock())
+                uow.commit()
+            return None
 
-        await run_in_threadpool(end)
+        refused = await run_in_threadpool(end)
+        if refused is not None:
+            return refused
         response = RedirectResponse("/console/sign-in", status_code=303)
-        response.delete_cookie(self.cookie().name, path="/")
+        self._delete_cookie(response, self.cookie().name)
         return response
+
+    @property
+    def _login_cookie(self) -> str:
+        return SECURE_LOGIN_COOKIE if self.context.https else LOGIN_COOKIE
+
+    def _delete_cookie(self, response: Response, name: str) -> None:
+        # With the attributes it was set with: a browser keeps a `__Host-` cookie that a
+        # deletion without `Secure` names.
+        response.delete_cookie(
+            name, path="/", secure=self.context.https, httponly=True, samesite="strict"
+        )
 
     def _sign_in_page(
         self, request: Request, *, error: str | None = None, status: int = 200
@@ -189,10 +210,10 @@ class _Pages:
             staff=None,
         )
         response.set_cookie(
-            LOGIN_COOKIE,
+            self._login_cookie,
             token,
             max_age=900,
-            path="/console",
+            path="/",
             secure=self.context.https,
             httponly=True,
             samesite="strict",

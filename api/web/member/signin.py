@@ -125,6 +125,7 @@ class SignInPages(PageHandlers):
             "minutes": int(CODE_LIFETIME.total_seconds() // 60),
             "next_url": next_url,
             "resent": request.query_params.get("done") == "resent",
+            "undelivered": await run_in_threadpool(journeys.delivery_failing),
         }
         if request.method == "GET":
             return await self._form(request, "web/code.html", **page)
