@@ -370,5 +370,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if request.url.path.startswith("/fhir/"):
         message = {404: "no such FHIR endpoint", 405: "this interaction is not supported"}
-        return FhirError(error.status_code, message.get(error.status_code, error.detail)).response()
+        text = message.get(error.status_code, error.detail)
+        return FhirError(error.status_code, text, headers=dict(error.headers or {})).response()
     return PlainTextResponse(error.detail, status_code=error.status_code, headers=error.headers)
