@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import sqlalchemy
@@ -25,13 +25,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api.email import CodeEmailComposer, DeliveryWorker, OutboxOnly, Transport, transport_for
-from api.fhir.openapi import openapi
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
 from api.graphql.routes import GraphQLContext, graphql_route
 from api.logs import RequestLog, configure_logging
 from api.oauth.cors import CorsExceptAuthorize
 from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_route
+from api.openapi import openapi
 from api.settings import Mode, Settings, SignInMethod
 from api.transport import TransportHeaders
 from api.web.console.routes import ConsoleContext, console_routes
@@ -298,7 +298,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
-        Route("/openapi.json", _openapi),
+        Route("/openapi.json", _openapi(openapi(settings.base_url))),
         *oauth_routes(oauth),
         *member_routes(pages),
         *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
@@ -354,8 +354,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     return app
 
 
-async def _openapi(_: Request) -> Response:
-    return JSONResponse(openapi())
+def _openapi(document: dict[str, Any]) -> Callable[[Request], Awaitable[Response]]:
+    async def description(_: Request) -> Response:
+        return JSONResponse(document)
+
+    return description
 
 
 async def _fhir_error(_: Request, error: Exception) -> Response:
@@ -397,5 +400,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if request.url.path.startswith("/fhir/"):
         message = {404: "no such FHIR endpoint", 405: "this interaction is not supported"}
-        return FhirError(error.status_code, message.get(error.status_code, error.detail)).response()
+        text = message.get(error.status_code, error.detail)
+        return FhirError(error.status_code, text, headers=dict(error.headers or {})).response()
     return PlainTextResponse(error.detail, status_code=error.status_code, headers=error.headers)

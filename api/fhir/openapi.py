@@ -14,7 +14,12 @@ from api.fhir import search
 from domain.search import SearchType
 
 _RESOURCE = {"$ref": "#/components/schemas/Resource"}
+_BUNDLE = {"$ref": "#/components/schemas/Bundle"}
 _OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
+_VERSION = "^[1-9][0-9]{0,8}$"
+# Where stateful fuzzing finds ids to read next: the first match of a searchset, a read record.
+_FIRST_ID = "$response.body#/entry/0/resource/id"
+_VERSION_OF = "$response.body#/meta/versionId"
 _ERRORS = {
     "400": "A parameter is malformed, or unknown under `Prefer: handling=strict`",
     "401": "No access token, or one that is unknown, expired or revoked",
@@ -68,7 +73,54 @@ def openapi(base_path: str = "/fhir/r4") -> dict[str, Any]:
                 "Resource": {
                     "type": "object",
                     "required": ["resourceType"],
-                    "properties": {"resourceType": {"type": "string"}},
+                    "properties": {
+                        "resourceType": {"type": "string", "pattern": "^[A-Z][A-Za-z]+$"},
+                        "id": {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"},
+                        "meta": {
+                            "type": "object",
+                            "properties": {"versionId": {"type": "string"}},
+                        },
+                    },
+                },
+                "Bundle": {
+                    "type": "object",
+                    "required": ["resourceType", "type", "link"],
+                    "properties": {
+                        "resourceType": {"type": "string", "enum": ["Bundle"]},
+                        "type": {"type": "string", "enum": ["searchset"]},
+                        "total": {"type": "integer", "minimum": 0},
+                        "link": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["relation", "url"],
+                                "properties": {
+                                    "relation": {"type": "string"},
+                                    "url": {"type": "string"},
+                                },
+                            },
+                        },
+                        "entry": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["fullUrl", "resource"],
+                                "properties": {
+                                    "fullUrl": {"type": "string"},
+                                    "resource": _RESOURCE,
+                                    "search": {
+                                        "type": "object",
+                                        "properties": {
+                                            "mode": {
+                                                "type": "string",
+                                                "enum": ["match", "include", "outcome"],
+                                            }
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
                 },
                 "OperationOutcome": {
                     "type": "object",
@@ -113,13 +165,40 @@ def _resource_paths(base: str, resource_type: str) -> dict[str, Any]:
         }
     }
     name = resource_type[0].lower() + resource_type[1:]
+    found: dict[str, Any] = {
+        "ReadFirstMatch": {
+            "operationId": f"read{resource_type}",
+            "parameters": {"path.id": _FIRST_ID},
+        }
+    }
+    read: dict[str, Any] = {
+        "ReadThisVersion": {
+            "operationId": f"vread{resource_type}",
+            "parameters": {"path.id": "$response.body#/id", "path.version": _VERSION_OF},
+        }
+    }
+    if resource_type == "Patient":
+        found["EverythingOfFirstMatch"] = {
+            "operationId": "patientEverything",
+            "parameters": {"path.id": _FIRST_ID},
+        }
+        read["Everything"] = {
+            "operationId": "patientEverything",
+            "parameters": {"path.id": "$response.body#/id"},
+        }
+    if_none_match = {
+        "name": "If-None-Match",
+        "in": "header",
+        "description": "The ETag of a copy held: 304 when it is still current",
+        "schema": {"type": "string"},
+    }
     return {
         f"{base}/{resource_type}": {
             "get": {
                 "operationId": f"search{resource_type}",
                 "summary": f"Search {resource_type} records of the token's member",
                 "parameters": parameters,
-                "responses": _responses("Bundle"),
+                "responses": _responses("Bundle", links=found),
             }
         },
         f"{base}/{resource_type}/_search": {
@@ -127,38 +206,59 @@ def _resource_paths(base: str, resource_type: str) -> dict[str, Any]:
                 "operationId": f"searchPost{resource_type}",
                 "summary": f"Search {resource_type} with form parameters",
                 "requestBody": form,
-                "responses": _responses("Bundle"),
+                "responses": _responses("Bundle", links=found),
             }
         },
         f"{base}/{resource_type}/{{id}}": {
             "get": {
                 "operationId": f"read{resource_type}",
                 "summary": f"Read one {name}",
-                "parameters": [_path("id")],
-                "responses": _responses(resource_type, cached=True),
+                "parameters": [_path("id"), if_none_match],
+                "responses": _responses(resource_type, cached=True, links=read),
             }
         },
         f"{base}/{resource_type}/{{id}}/_history/{{version}}": {
             "get": {
                 "operationId": f"vread{resource_type}",
                 "summary": f"Read one version of a {name}",
-                "parameters": [_path("id"), _path("version")],
+                "parameters": [_path("id"), _path("version", _VERSION)],
                 "responses": _responses(resource_type),
             }
         },
     }
 
 
-def _ok(resource_type: str) -> dict[str, Any]:
-    return {
+def _ok(resource_type: str, links: dict[str, Any] | None = None) -> dict[str, Any]:
+    schema = _BUNDLE if resource_type == "Bundle" else _resource(resource_type)
+    response: dict[str, Any] = {
         "description": f"A {resource_type}",
-        "content": {"application/fhir+json": {"schema": _RESOURCE}},
+        "content": {"application/fhir+json": {"schema": schema}},
+    }
+    if links:
+        response["links"] = links
+    return response
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    return {
+        "allOf": [
+            _RESOURCE,
+            {
+                "required": ["id"] if resource_type != "CapabilityStatement" else [],
+                "properties": {"resourceType": {"type": "string", "enum": [resource_type]}},
+            },
+        ]
     }
 
 
-def _responses(resource_type: str, *, cached: bool = False) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": _ok(resource_type)}
+def _responses(
+    resource_type: str, *, cached: bool = False, links: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": _ok(resource_type, links)}
     if cached:
+        responses["200"]["headers"] = {
+            "ETag": {"required": True, "schema": {"type": "string", "pattern": '^W/"[0-9]+"$'}}
+        }
         responses["304"] = {"description": "Not modified (If-None-Match)"}
     for status, description in _ERRORS.items():
         responses[status] = {
@@ -168,8 +268,10 @@ def _responses(resource_type: str, *, cached: bool = False) -> dict[str, Any]:
     return responses
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path(name: str, pattern: str = "^[A-Za-z0-9\\-.]{1,64}$") -> dict[str, Any]:
+    """A path parameter; by default a FHIR logical id (R4 2.1.0 id)."""
+    schema = {"type": "string", "pattern": pattern}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _query(name: str, kind: str, description: str) -> dict[str, Any]:

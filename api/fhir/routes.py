@@ -49,6 +49,9 @@ T = TypeVar("T")
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Stored versions count from 1; ASCII digits only (str.isdigit takes "²"), and few enough of
+# them for any database integer.
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 # Query parameters that may carry a credential never reach the audit trail.
 _SECRET_PARAMETERS = frozenset({"access_token", "code", "client_secret", "refresh_token"})
 
@@ -100,7 +103,7 @@ class _Handlers:
 
     async def vread(self, request: Request) -> Response:
         version = request.path_params["version"]
-        if not version.isdigit():
+        if not _VERSION.fullmatch(version):
             raise FhirError(404, f"version {version!r} is not known")
         return await self._read(request, version=int(version))
 
@@ -108,7 +111,7 @@ class _Handlers:
         require_json(request)
         principal = _require_app(request)
         resource_type, record_id = _key(request)
-        facts = _facts(request, "vread" if version else "read")
+        facts = _facts(request, "read" if version is None else "vread")
 
         def work(records: MemberRecords) -> StoredRecord | None:
             return records.read((resource_type, record_id), facts, version)

@@ -24,7 +24,7 @@ from api.web.member.rendering import Renderer, origin_of
 from auth.backend import BearerError, bearer_token
 from auth.members.sessions import SessionCookie
 from auth.oauth import discovery
-from auth.oauth.requests import OAuthResponse, RequestParts
+from auth.oauth.requests import OAuthResponse, RequestParts, recognized
 from auth.oauth.service import ChooseMember, ConsentNeeded, ErrorPage, LoginRequired, OAuthService
 from domain.members import RepresentationKind
 
@@ -135,12 +135,12 @@ class _Handlers:
         form: tuple[tuple[str, str], ...] = ()
         if request.method == "POST":
             received = await request.form()
-            form = tuple(
+            form = recognized(
                 (name, value)
                 for name, value in received.multi_items()
                 if not isinstance(value, UploadFile)
             )
-        query = tuple(request.query_params.multi_items())
+        query = recognized(request.query_params.multi_items())
         uri = self.service.config.issuer + request.url.path
         if request.url.query:
             uri += f"?{request.url.query}"

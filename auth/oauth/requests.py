@@ -18,6 +18,47 @@ from domain.values import JsonObject
 
 MAX_PARAMETER_LENGTH = 8192
 
+# Every parameter an endpoint of the server reads (RFC 6749, 7009, 7521, 7636, 7662, OpenID
+# Connect Core, SMART, the consent form's own). The others are dropped before anything looks
+# at them: RFC 6749 3.1 and 3.2 say an unrecognized parameter is ignored, not refused.
+PARAMETERS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "aud",
+        "launch",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "prompt",
+        "max_age",
+        "response_mode",
+        "display",
+        "login_hint",
+        "id_token_hint",
+        "acr_values",
+        "ui_locales",
+        "claims",
+        "request",
+        "request_uri",
+        "registration",
+        "grant_type",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "client_secret",
+        "client_assertion_type",
+        "client_assertion",
+        "token",
+        "token_type_hint",
+        "decision",
+        "csrf_token",
+    }
+)
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DESCRIPTION_CHARACTERS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -54,6 +95,11 @@ class RequestParts:
             if len(value) > MAX_PARAMETER_LENGTH:
                 return f"the parameter {printable(name)} is too long"
         return None
+
+
+def recognized(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The pairs whose name is one of `PARAMETERS`, in order."""
+    return tuple((name, value) for name, value in pairs if name in PARAMETERS)
 
 
 @dataclass(frozen=True, slots=True)

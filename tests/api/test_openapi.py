@@ -35,3 +35,40 @@ def test_answers_are_among_the_described_responses(plan: Plan, resource_type: st
     assert str(anonymous.status_code) in read
     assert str(missing.status_code) in read
     assert str(searched.status_code) in found
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/fhir/r4/Patient/ExamplePatient1", {"GET", "HEAD"}),
+        ("PUT", "/fhir/r4/Patient", {"GET", "HEAD"}),
+        ("GET", "/oauth/token", {"POST"}),
+        ("PUT", "/oauth/userinfo", {"GET", "HEAD", "POST"}),
+    ],
+)
+def test_a_method_not_described_is_405_naming_the_allowed_ones(
+    plan: Plan, method: str, path: str, allowed: set[str]
+) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+
+    response = plan.client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 405, response.text
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+    if path.startswith("/fhir/"):
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "\u0661", "0", "99999999999999999999999", "-1"])
+def test_a_version_that_is_not_a_stored_version_number_is_not_known(
+    plan: Plan, version: str
+) -> None:
+    token = plan.token(APP_ONE, MEMBER_A)
+
+    response = plan.client.get(
+        f"/fhir/r4/Patient/{MEMBER_A}/_history/{version}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"

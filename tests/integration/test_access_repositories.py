@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -11,7 +12,9 @@ import pytest
 from domain.apps import AppStatus, GrantStatus
 from domain.errors import Conflict, NotFound
 from domain.members import RepresentationKind
+from domain.repositories import AccessEventRepository
 from domain.runs import IngestionStatus
+from persistence import tables
 from persistence.repositories import SqlAccessEventRepository
 from persistence.unit_of_work import SqlUnitOfWork
 from tests.builders import (
@@ -23,6 +26,7 @@ from tests.builders import (
     an_app,
     an_ingestion_run,
 )
+from tests.conftest import REPO_ROOT
 
 UnitOfWorkFactory = Callable[[], SqlUnitOfWork]
 
@@ -172,3 +176,45 @@ def test_ingestion_runs_are_updated_and_listed_latest_first(
         assert uow.runs.latest(5) == [finished, old]
         assert uow.runs.latest(1) == [finished]
         assert uow.runs.get("r3") is None
+
+
+# SECURITY D.26 and D.27: the audit trail is append-only and kept.
+
+SOURCES = [
+    path
+    for package in ("api", "auth", "domain", "persistence")
+    for path in sorted((REPO_ROOT / package).rglob("*.py"))
+    if "migrations" not in path.parts
+]
+
+
+def test_the_audit_trail_has_no_update_or_delete_path() -> None:
+    readers = {"list_for_member", "latest", "usage_for_member"}
+    for repository in (AccessEventRepository, SqlAccessEventRepository):
+        methods = {name for name in vars(repository) if not name.startswith("_")}
+        assert methods == {"append", *readers}, repository
+    writes = re.compile(
+        # the table by name, or by the alias the repositories give it (`events = ...`)
+        r"(update|delete)\(\s*(tables\.)?(access_)?events\b|(UPDATE|DELETE FROM)\s+access_events",
+        re.IGNORECASE,
+    )
+    found = [str(p) for p in SOURCES if writes.search(p.read_text())]
+    assert not found, f"a statement changes or removes audit rows: {found}"
+
+
+def test_the_audit_trail_has_no_column_for_a_code_a_token_or_a_secret() -> None:
+    columns = {column.name for column in tables.access_events.columns}
+
+    assert not {c for c in columns if re.search("token|code|secret|password", c)}, columns
+
+
+def test_an_access_event_six_years_old_is_still_listed(unit_of_work: UnitOfWorkFactory) -> None:
+    old = an_access_event("old", at=NOW - timedelta(days=6 * 366 + 1))
+    recent = an_access_event("recent", at=NOW)
+    with unit_of_work() as uow:
+        uow.access_events.append(old)
+        uow.access_events.append(recent)
+        uow.commit()
+
+    with unit_of_work() as uow:
+        assert [e.id for e in uow.access_events.list_for_member("m1")] == ["recent", "old"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -218,3 +222,75 @@ def test_suspending_the_app_refuses_the_very_next_request(
     uow.commit()
     assert issued.expires_at > NOW + timedelta(minutes=59)
     assert client.get("/whoami", headers=bearer(token)).status_code == 401
+
+
+# --- as properties (SECURITY.md F.32) -----------------------------------------------------
+
+B64TOKEN = st.from_regex(r"[A-Za-z0-9\-._~+/]{1,80}={0,2}", fullmatch=True)
+SCHEMES = st.sampled_from(["Bearer", "bearer", "BEARER", "bEaReR"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(SCHEMES, B64TOKEN, st.sampled_from(["", " ", "  "]), st.sampled_from(["", " ", "   "]))
+def test_a_well_formed_bearer_header_yields_exactly_its_token(
+    scheme: str, token: str, before: str, after: str
+) -> None:
+    assert bearer_token([f"{before}{scheme} {token}{after}"]) == token
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(max_size=60) | st.builds("Bearer {}".format, st.text(max_size=60))))
+def test_any_authorization_header_is_a_token_nothing_or_an_invalid_request(
+    headers: list[str],
+) -> None:
+    try:
+        token = bearer_token(headers)
+    except BearerError as error:
+        refusal: BearerError | None = error
+        token = None
+    else:
+        refusal = None
+    if refusal is not None:
+        assert (refusal.error, refusal.status_code) == ("invalid_request", 400)
+        assert '"' not in refusal.description  # it goes into WWW-Authenticate as it is
+    elif token is not None:
+        assert len(headers) == 1
+        assert headers[0].strip().lower().startswith("bearer ")
+        assert headers[0].strip().endswith(token)
+        assert len(token) <= MAX_TOKEN_LENGTH
+        assert B64TOKEN_SYNTAX.fullmatch(token)
+
+
+B64TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_no_token_but_an_issued_one_names_a_principal(
+    uow: FakeUnitOfWork, clock: FakeClock, data: st.DataObject
+) -> None:
+    tokens = TokenService(lambda: uow, clock)
+    issued, _ = tokens.issue_access_token(a_grant("grant1", client_id="app1"), SCOPES)
+    backend = BearerTokenBackend(lambda: uow, clock)
+    position = data.draw(st.integers(0, len(issued) - 1))
+    replacement = data.draw(st.sampled_from(string.ascii_letters + string.digits + "-_"))
+    changed = data.draw(
+        st.sampled_from(
+            [
+                issued[:position] + replacement + issued[position + 1 :],
+                issued[:position],
+                issued + replacement,
+                issued.upper(),
+            ]
+        )
+        | B64TOKEN
+    )
+
+    assert backend.principal_for(issued).client_id == "app1"
+    if changed == issued:
+        return
+    with pytest.raises(BearerError) as refused:
+        backend.principal_for(changed)
+    assert (refused.value.error, refused.value.status_code) == ("invalid_token", 401)

@@ -41,6 +41,7 @@ from domain.search import (
     select,
     split_values,
 )
+from domain.values import last_fhir_day, parse_fhir_date
 
 REFERENCE_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference"
 
@@ -1103,3 +1104,139 @@ def test_any_date_shaped_text_parses_or_is_refused_with_a_reason(text: str) -> N
         refusal = ""
         assert value.start < value.end
     assert refusal == "" or refusal.startswith(f"'{text}' ")
+
+
+# --- parsers as properties (SECURITY.md F.32) ---------------------------------------------
+
+
+def escape(text: str) -> str:
+    """`text` written as a FHIR search value, its special characters escaped."""
+    for special in ("\\", ",", "|", "$"):
+        text = text.replace(special, f"\\{special}")
+    return text
+
+
+printable_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.none() | printable_text, printable_text, st.lists(printable_text, max_size=3))
+def test_an_escaped_token_parses_back_to_its_system_and_code(
+    system: str | None, code: str, others: list[str]
+) -> None:
+    written = escape(code) if system is None else f"{escape(system)}|{escape(code)}"
+    alternatives = [written, *(escape(o) for o in others)]
+
+    parts = split_values(",".join(alternatives))
+
+    assert parts == alternatives
+    assert Token.parse(parts[0]) == Token(system, code)
+    assert [Token.parse(p).code for p in parts[1:]] == others
+
+
+catalog_parameters = st.sampled_from(searchable_types()).flatmap(
+    lambda t: st.tuples(
+        st.just(t),
+        st.lists(
+            st.tuples(
+                st.sampled_from([p.name for p in resource_search(t).parameters] + ["_count"]),
+                st.sampled_from(["2024", "ge2023-05-01", "lt2024-01-01T10:00:00Z", "final"])
+                | st.from_regex(r"[A-Za-z0-9|:/.,\-]{1,16}", fullmatch=True),
+            ),
+            max_size=4,
+        ),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(catalog_parameters)
+def test_what_a_search_applied_parses_again_strictly_to_the_same_search(
+    case: tuple[str, list[tuple[str, str]]],
+) -> None:
+    resource_type, params = case
+    first = parse_or_refusal(resource_type, params, strict=False)
+    if isinstance(first, SearchParameterError):
+        return
+
+    again = parse_search(resource_type, list(first.applied), strict=True)
+
+    assert again.applied == first.applied
+    assert again.query == first.query
+
+
+fhir_dates = st.builds(
+    lambda day, width: day.isoformat()[:width],
+    st.dates(date(1, 1, 1), date(9998, 12, 31)),
+    st.sampled_from([4, 7, 10]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fhir_dates)
+def test_a_fhir_date_covers_the_same_days_for_every_parser_that_reads_it(text: str) -> None:
+    first, last = parse_fhir_date(text), last_fhir_day(text)
+
+    covered = TimeRange.of_fhir(text)
+
+    assert first is not None and last is not None and first <= last
+    assert covered == TimeRange.of_days(first, last)
+    assert DateValue.parse(text).search_range == covered
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(datetime(1, 1, 2), datetime(9998, 12, 30), timezones=st.just(UTC)),
+    st.sampled_from(["Z", "+05:30", "-14:00", "+14:00", "-03:00"]),
+    st.booleans(),
+)
+def test_a_fhir_datetime_covers_the_instant_it_names(
+    moment: datetime, zone: str, seconds: bool
+) -> None:
+    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])) if zone != "Z" else None
+    local = moment.replace(microsecond=0)
+    if offset is not None:
+        sign = -1 if zone[0] == "-" else 1
+        local = local.astimezone(timezone(sign * offset))
+    text = local.replace(tzinfo=None).isoformat()[: 19 if seconds else 16] + zone
+    named = local.replace(second=local.second if seconds else 0)
+
+    covered = TimeRange.of_fhir(text)
+
+    assert covered is not None and covered.start is not None and covered.end is not None
+    assert covered.start == named.astimezone(UTC)
+    assert covered.start < covered.end
+    assert covered.end - covered.start == (
+        timedelta(microseconds=1) if seconds else timedelta(minutes=1)
+    )
+    assert parse_fhir_date(text) == local.date()
+
+
+json_values = st.none() | st.booleans() | st.integers() | st.text(max_size=30) | fhir_dates
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["start", "end", "other"]), json_values, max_size=3))
+def test_any_period_is_read_without_error_from_its_start_to_the_end_of_its_end(
+    period: dict[str, object],
+) -> None:
+    covered = TimeRange.of_period(period)
+
+    start = period.get("start")
+    end = period.get("end")
+    started = TimeRange.of_fhir(start) if isinstance(start, str) else None
+    ended = TimeRange.of_fhir(end) if isinstance(end, str) else None
+    assert covered.start == (started.start if started else None)
+    assert covered.end == (ended.end if ended else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=40))
+def test_any_text_is_a_fhir_date_range_or_none_and_never_an_error(text: str) -> None:
+    covered = TimeRange.of_fhir(text)
+
+    if covered is not None:
+        assert covered.start is not None and covered.end is not None
+        assert covered.start < covered.end
+    started = parse_fhir_date(text)
+    assert started is None or isinstance(started, date)
