@@ -25,7 +25,7 @@ SQLITE_SETTINGS = [
     ("journal_mode", "DELETE", "SQLite journal_mode is 'delete', not WAL"),
     ("synchronous", "NORMAL", "SQLite synchronous is '1', not FULL"),
     ("foreign_keys", "OFF", "SQLite foreign_keys is '0', not ON"),
-    ("busy_timeout", "0", "SQLite busy_timeout is '0', not 5000"),
+    ("busy_timeout", "0", f"SQLite busy_timeout is '0', not {database.SQLITE_BUSY_TIMEOUT_MS}"),
 ]
 
 

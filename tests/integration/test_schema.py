@@ -53,7 +53,7 @@ def test_sqlite_connections_get_the_durability_pragmas(tmp_path: Path) -> None:
             "journal_mode": "wal",
             "synchronous": 2,
             "foreign_keys": 1,
-            "busy_timeout": 5000,
+            "busy_timeout": database.SQLITE_BUSY_TIMEOUT_MS,
         }
     finally:
         engine.dispose()

@@ -141,4 +141,4 @@ def test_a_read_only_unit_of_work_does_not_wait_for_a_writer(
         waited = time.monotonic() - started
         writer.commit()
     assert seen is None  # the writer had not committed
-    assert waited < 2  # the busy timeout is 5 s: it did not queue for the write lock
+    assert waited < 2  # the busy timeout is 15 s: it did not queue for the write lock
