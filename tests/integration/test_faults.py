@@ -10,11 +10,21 @@ concurrent FHIR reads on either database.
 
 Either way FHIR answers 503 with an OperationOutcome, a person gets a readable page, `pai
 ingest` says what stopped it, and nothing of the refused request or batch is stored.
+
+The loader killed with SIGKILL (SECURITY E.28) on SQLite and PostgreSQL while FHIR clients
+read over real HTTP and a SQL reader counts stored versions: no reader sees part of a batch
+or an error, reads go on after the kill, and running the loader again gives the state of one
+clean run.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,6 +48,7 @@ from auth.tokens import TokenService
 from domain.apps import AppStatus
 from persistence import database, schema, tables
 from tests.builders import a_grant, an_account, an_app
+from tests.serving import serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = "faults-app"
@@ -284,3 +295,140 @@ def state_of(url: str) -> dict[tuple[str, str, int], str]:
             return {(r["resource_type"], r["id"], r["version_id"]): r["content_hash"] for r in rows}
     finally:
         engine.dispose()
+
+
+# The loader killed under concurrent reads
+
+
+def eob_count(plan: Path, member: str) -> int:
+    lines = (plan / "ExplanationOfBenefit.ndjson").read_bytes().splitlines()
+    return sum(
+        1 for line in lines if orjson.loads(line)["patient"]["reference"] == f"Patient/{member}"
+    )
+
+
+@pytest.mark.slow
+def test_a_loader_killed_under_concurrent_fhir_reads_shows_only_whole_batches(
+    database_url: str, another_database_url: str, tmp_path: Path
+) -> None:
+    plan = a_plan(tmp_path, members=40)
+    member = first_patient(plan)
+    settings = Settings(database_url=database_url)
+    sql_counts: list[int] = []
+    statuses: list[int] = []
+    totals: list[list[int]] = [[], []]
+    stop = threading.Event()
+    with bootstrap(settings) as services:
+        schema.upgrade(services.engine)
+        headers = {"Authorization": f"Bearer {token_for(services, member)}"}
+
+        def build(base_url: str) -> Any:
+            return create_app(settings.model_copy(update={"base_url": base_url}), services)
+
+        with serving(build, name="pai-faults") as base:
+
+            def read_fhir(reader: int) -> None:
+                with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                    while not stop.is_set():
+                        search = client.get(
+                            "/fhir/r4/ExplanationOfBenefit",
+                            params={"patient": member, "_count": "200"},
+                        )
+                        patient = client.get(f"/fhir/r4/Patient/{member}")
+                        statuses.extend((search.status_code, patient.status_code))
+                        if search.status_code == 200:
+                            totals[reader].append(search.json()["total"])
+
+            def read_sql() -> None:
+                engine = database.create_engine(database_url)
+                try:
+                    while not stop.is_set():
+                        sql_counts.append(count_with(engine, tables.record_history))
+                        time.sleep(0.005)
+                finally:
+                    engine.dispose()
+
+            readers = [threading.Thread(target=read_fhir, args=(n,)) for n in range(2)]
+            readers.append(threading.Thread(target=read_sql))
+            for reader in readers:
+                reader.start()
+            try:
+                killed = kill_a_loader_mid_run(database_url, plan, tmp_path)
+                time.sleep(1)  # reads go on after the kill: no lock or half batch is left behind
+            finally:
+                stop.set()
+                for reader in readers:
+                    reader.join(timeout=60)
+            after_kill = count(database_url, tables.record_history)
+            rerun = subprocess.run(
+                loader_command(plan),
+                env=loader_environment(database_url, tmp_path),
+                capture_output=True,
+                check=False,
+            )
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                final = client.get(
+                    "/fhir/r4/ExplanationOfBenefit", params={"patient": member, "_count": "200"}
+                )
+    with bootstrap(Settings(database_url=another_database_url)) as clean:
+        schema.upgrade(clean.engine)
+        ingest([plan], clean.unit_of_work, reject_dir=tmp_path / "clean", batch_size=50)
+
+    assert killed == -signal.SIGKILL, "the loader finished before it could be killed"
+    assert statuses and set(statuses) <= {200, 404}, sorted(set(statuses))
+    assert sql_counts and all(n % 50 == 0 for n in sql_counts), sorted(set(sql_counts))
+    assert after_kill % 50 == 0
+    for seen in totals:
+        assert seen == sorted(seen)  # a reader never sees records disappear
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert state_of(database_url) == state_of(another_database_url)
+    assert final.json()["total"] == eob_count(plan, member) > 0
+
+
+def count_with(engine: sqlalchemy.Engine, table: sqlalchemy.Table) -> int:
+    with engine.connect() as connection:
+        query = sqlalchemy.select(sqlalchemy.func.count()).select_from(table)
+        return int(connection.execute(query).scalar_one())
+
+
+def loader_command(plan: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "api.cli",
+        "ingest",
+        "--batch-size",
+        "50",
+        "--workers",
+        "1",
+        str(plan),
+    ]
+
+
+def loader_environment(url: str, folder: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        PYTHONPATH=str(REPO_ROOT),
+        PAI_DATABASE_URL=url,
+        PAI_REJECT_DIR=str(folder / "crash-rejects"),
+    )
+
+
+def kill_a_loader_mid_run(url: str, plan: Path, folder: Path) -> int:
+    """Start `pai ingest`, SIGKILL it once a few batches are in; its exit status."""
+    child = subprocess.Popen(
+        loader_command(plan),
+        env=loader_environment(url, folder),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    engine = database.create_engine(url)
+    try:
+        deadline = time.monotonic() + 120
+        while count_with(engine, tables.record_history) < 200 and child.poll() is None:
+            assert time.monotonic() < deadline, "the loader never got going"
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+    child.send_signal(signal.SIGKILL)
+    return child.wait()
