@@ -346,7 +346,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         exception_handlers={
             FhirError: _fhir_error,
             HTTPException: _http_error,
-            sqlalchemy.exc.OperationalError: _database_unavailable,
+            sqlalchemy.exc.OperationalError: _database_unavailable(renderer),
             Exception: _unexpected_error,
         },
     )
@@ -366,25 +366,34 @@ async def _fhir_error(_: Request, error: Exception) -> Response:
     return error.response()
 
 
-async def _database_unavailable(request: Request, error: Exception) -> Response:
-    """The database is down, locked past its timeout or refusing connections: try again later."""
-    log.warning("request.database_unavailable", path=request.url.path, error=type(error).__name__)
-    headers = {"Retry-After": "5"}
-    if request.url.path.startswith("/fhir/"):
-        message = "the database is not available; try again shortly"
-        return FhirError(503, message, headers=headers).response()
-    if request.url.path.startswith("/oauth/"):
-        # RFC 6749's error for a server that cannot answer now; never cached, like any answer there.
-        body = {
-            "error": "temporarily_unavailable",
-            "error_description": "the authorization server cannot reach its database; try again",
-        }
+def _database_unavailable(renderer: Renderer) -> Callable[[Request, Exception], Response]:
+    """The database is down, locked past its timeout, read-only or full: try again later.
+
+    FHIR answers with an OperationOutcome, a person's browser with a page in their
+    language, anything else (OAuth, GraphQL) with a JSON error; all 503 with
+    `Retry-After`. The request's transaction was rolled back: nothing of it stays.
+    """
+
+    def unavailable(request: Request, error: Exception) -> Response:
+        log.warning(
+            "request.database_unavailable", path=request.url.path, error=type(error).__name__
+        )
+        headers = {"Retry-After": "5"}
+        if request.url.path.startswith("/fhir/"):
+            message = "the database is not available; try again shortly"
+            return FhirError(503, message, headers=headers).response()
+        if "text/html" in request.headers.get("accept", ""):
+            return renderer.render(
+                request, "web/notice.html", 503, headers=headers, notice="unavailable"
+            )
+        body = {"error": "temporarily_unavailable", "error_description": "try again shortly"}
         return JSONResponse(
             body,
             status_code=503,
-            headers={**headers, "Cache-Control": "no-store", "Pragma": "no-cache"},
+            headers=headers | {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
-    return PlainTextResponse("Service Unavailable", status_code=503, headers=headers)
+
+    return unavailable
 
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import httpx
+import sqlalchemy
 import typer
 import uvicorn
 from authlib.integrations.base_client import OAuthError
@@ -181,11 +182,27 @@ def _ingest(settings: Settings, paths: list[Path], batch_size: int, workers: int
         console.print(f"[red]No such file or folder:[/red] {', '.join(map(str, missing))}")
         raise typer.Exit(2)
     with bootstrap(settings) as services:
-        _check_durability(settings, services)
-        _require_current_schema(settings, services)
-        report = _load(settings, services, paths, batch_size, workers)
+        try:
+            _check_durability(settings, services)
+            _require_current_schema(settings, services)
+            report = _load(settings, services, paths, batch_size, workers)
+        except sqlalchemy.exc.OperationalError as failed:
+            _stopped_by_the_database(failed)
     print_report(report)
     return report
+
+
+def _stopped_by_the_database(failed: sqlalchemy.exc.OperationalError) -> NoReturn:
+    """The database refused a write (read-only, full, gone): say so plainly, and what to do."""
+    reason = str(failed.orig or failed).strip().splitlines()[0]
+    console.print(f"[red]The database stopped the load:[/red] {reason}", highlight=False)
+    console.print(
+        "Batches committed before this stay; nothing of the batch under way was stored. "
+        "Make the database writable again (free disk space, permissions, the server) and "
+        "run the same command again: it reaches the state of one clean run.",
+        highlight=False,
+    )
+    raise typer.Exit(2)
 
 
 def _load(

@@ -245,7 +245,11 @@ class _Handlers:
             return await run_in_threadpool(transaction)
         except sqlalchemy.exc.OperationalError:
             log.exception("fhir.database_unavailable")
-            raise FhirError(503, "the database is not available; try again shortly") from None
+            raise FhirError(
+                503,
+                "the database is not available; try again shortly",
+                headers={"Retry-After": "5"},
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
