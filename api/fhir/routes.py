@@ -52,6 +52,7 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Stored versions count from 1; ASCII digits only (str.isdigit takes "²"), and few enough of
 # them for any database integer.
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
+_POST = {"Allow": "POST"}
 # Query parameters that may carry a credential never reach the audit trail.
 _SECRET_PARAMETERS = frozenset({"access_token", "code", "client_secret", "refresh_token"})
 
@@ -99,6 +100,8 @@ class _Handlers:
         return fhir_response(capability_statement(self.context.base_url, self.context.issuer))
 
     async def read(self, request: Request) -> Response:
+        if request.path_params["id"] == "_search":  # the path of POST searches, not an id
+            raise FhirError(405, "search with GET [type]?... or POST [type]/_search", headers=_POST)
         return await self._read(request, version=None)
 
     async def vread(self, request: Request) -> Response:

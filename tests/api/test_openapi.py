@@ -42,6 +42,7 @@ def test_answers_are_among_the_described_responses(plan: Plan, resource_type: st
     [
         ("DELETE", "/fhir/r4/Patient/ExamplePatient1", {"GET", "HEAD"}),
         ("PUT", "/fhir/r4/Patient", {"GET", "HEAD"}),
+        ("GET", "/fhir/r4/Patient/_search", {"POST"}),
         ("GET", "/oauth/token", {"POST"}),
         ("PUT", "/oauth/userinfo", {"GET", "HEAD", "POST"}),
     ],

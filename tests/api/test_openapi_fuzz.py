@@ -52,10 +52,10 @@ Case = schemathesis.Case[Any]
 EXAMPLES = int(os.environ.get("PAI_FUZZ_EXAMPLES", "4"))
 STEPS = int(os.environ.get("PAI_FUZZ_STEPS", "12"))
 SCOPES = "launch/patient openid fhirUser offline_access patient/*.rs"
-# A reference to the second member, by which any of its records would give itself away.
 # A token string PAI issued (`auth.tokens.new_token_string`), as a link carries it on.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 _LINKED_BEARER = re.compile(rf"Bearer {_TOKEN.pattern}")
+# A reference to the second member, by which any of its records would give itself away.
 _OTHER_MEMBER = re.compile(rf"Patient/{re.escape(MEMBER_B)}(?![A-Za-z0-9\-.])")
 
 
@@ -117,6 +117,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(plan: Plan) -> Iterator[Served]:
+    assert FOREIGN, "the fixtures hold no record of a second member to look out for"
     smart = register_apps(plan)
     grant = plan.grant(PUBLIC, MEMBER_A, grant_id="fuzz-bearer")
     bearer = plan.token_for(grant, SCOPES)
