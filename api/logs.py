@@ -21,6 +21,7 @@ from collections.abc import MutableMapping
 from typing import IO, Any
 
 import structlog
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.settings import Settings
@@ -154,6 +155,10 @@ def route_of(scope: Scope) -> str:
     if not isinstance(template, str):
         return "(no route)"
     prefix: str = scope.get("root_path", "")
+    if isinstance(route, Mount):
+        # Answered inside a mount before its routes matched (its middleware refused a token):
+        # the mount's root path is the prefix already.
+        return f"{prefix}/{{path}}"
     return f"{prefix}{template}" or "/"
 
 

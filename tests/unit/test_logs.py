@@ -15,10 +15,12 @@ import orjson
 import pytest
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.logs import REDACTED, RequestLog, configure_logging
 from api.settings import Settings
@@ -45,7 +47,22 @@ async def answer(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-APP = Starlette(routes=[Mount("/fhir/r4", routes=[Route("/{resource_type}/{id}", answer)])])
+class Refuse:
+    """Middleware of a mount that answers before the mount's routes match (as token checks do)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("no", status_code=401)(scope, receive, send)
+
+
+APP = Starlette(
+    routes=[
+        Mount("/fhir/r4", routes=[Route("/{resource_type}/{id}", answer)]),
+        Mount("/guarded", routes=[Route("/{id}", answer)], middleware=[Middleware(Refuse)]),
+    ]
+)
 CLIENT = TestClient(RequestLog(APP))
 
 
@@ -67,6 +84,13 @@ def test_the_request_line_names_the_route_template_not_the_path_or_query(
     assert line["route"] == "/fhir/r4/{resource_type}/{id}"
     assert (line["method"], line["status"]) == ("GET", 200)
     assert "m1" not in str(line) and "123456" not in str(line) and "secret" not in str(line)
+
+
+def test_a_request_refused_inside_a_mount_names_the_mount_once(lines: io.StringIO) -> None:
+    assert CLIENT.get("/guarded/m1").status_code == 401
+
+    (line,) = [r for r in records(lines) if r["event"] == "request"]
+    assert line["route"] == "/guarded/{path}"
 
 
 @pytest.mark.parametrize(
