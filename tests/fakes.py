@@ -214,7 +214,7 @@ class FakeAppRegistrationRepository:
 
     def events(self, registration_id: str) -> list[ReviewEvent]:
         found = [e for e in self.history if e.registration_id == registration_id]
-        return sorted(found, key=lambda e: (e.at, e.id))
+        return sorted(found, key=lambda e: e.at)  # stable: in the order they were added
 
 
 class FakeSandboxMemberRepository:
