@@ -31,6 +31,10 @@ class ConsentRefused(ValueError):
     the member."""
 
 
+class SandboxOnly(ConsentRefused):
+    """A sandbox app, and a member who is not one of the sandbox's synthetic members."""
+
+
 def active_grant(uow: UnitOfWork, client_id: str, member_key: str) -> ConsentGrant | None:
     """The member's active grant for the app, the newest if there were several."""
     for grant in uow.grants.list_for_member(member_key):
