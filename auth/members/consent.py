@@ -56,9 +56,7 @@ def record_consent(
     if app is None or not app.may_receive_data:
         raise ConsentRefused(f"app {client_id!r} is not approved")
     if not may_read_member(uow, app, member_key):
-        raise ConsentRefused(
-            f"sandbox app {client_id!r} reads only the sandbox's synthetic members"
-        )
+        raise SandboxOnly(f"sandbox app {client_id!r} reads only the sandbox's synthetic members")
     if not any(
         r.member_key == member_key for r in uow.representations.list_for_account(account_id)
     ):

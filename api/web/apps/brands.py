@@ -131,7 +131,7 @@ class BrandsEndpoint:
         self.body = orjson.dumps(brands_bundle(brand))
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
 
-    async def __call__(self, request: Request) -> Response:
+    async def serve(self, request: Request) -> Response:
         headers = {
             "ETag": self.etag,
             "Cache-Control": "public, max-age=3600",

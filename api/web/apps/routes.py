@@ -34,5 +34,5 @@ def app_routes(context: AppPagesContext, brand: Brand) -> list[BaseRoute]:
             api.production,
             methods=["POST"],
         ),
-        Route(USER_ACCESS_BRANDS_PATH, BrandsEndpoint(brand), methods=["GET"]),
+        Route(USER_ACCESS_BRANDS_PATH, BrandsEndpoint(brand).serve, methods=["GET"]),
     ]
