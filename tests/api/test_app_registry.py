@@ -374,6 +374,10 @@ def test_a_sandbox_client_connects_only_sandbox_members(
         uow.commit()
     tokens = served.tokens("example", sandbox)
     assert served.fhir(tokens["access_token"], "Patient/example").status_code == 200
+    with served.plan.services.unit_of_work() as uow:
+        member = uow.records.member("example")
+    assert member is not None
+    assert member.member_number in served.client.get("/developers").text
 
 
 def test_only_administrators_vet_apps(served: Smart, policies: HttpsPeer) -> None:

@@ -32,6 +32,7 @@ GALLERY_PATH = "/apps"
 EDUCATION_PATH = "/apps/choosing-an-app"
 DEVELOPERS_PATH = "/developers"
 MAX_QUERY = 100
+SANDBOX_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,37 @@ def listing(uow: UnitOfWork, client_id: str) -> Listing | None:
     return Listing(app, uow.app_registrations.for_client(client_id))
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxPerson:
+    """What a developer types on the hosted sign-in pages to act as a sandbox member."""
+
+    first_name: str
+    last_name: str
+    birth_date: str
+    member_id: str
+    zip_code: str
+
+
+def sandbox_people(uow: UnitOfWork, limit: int = SANDBOX_SHOWN) -> list[SandboxPerson]:
+    """Sandbox members' sign-in details: they are the generator's made-up people, never real."""
+    found = []
+    for key in uow.sandbox_members.list_keys(limit):
+        member = uow.records.member(key)
+        name = member.official_name if member else None
+        if member is None or name is None or member.birth_date is None:
+            continue
+        found.append(
+            SandboxPerson(
+                first_name=name.given[0] if name.given else "",
+                last_name=name.family or "",
+                birth_date=member.birth_date.isoformat(),
+                member_id=member.member_number,
+                zip_code=member.zip_codes[0] if member.zip_codes else "",
+            )
+        )
+    return found
+
+
 class AppPages:
     def __init__(self, context: AppPagesContext) -> None:
         self.context = context
@@ -140,9 +172,15 @@ class AppPages:
     # --- developers -----------------------------------------------------------------------
 
     async def requirements(self, request: Request) -> Response:
+        def load() -> list[SandboxPerson]:
+            with self.context.unit_of_work() as uow:
+                return sandbox_people(uow)
+
+        people = await run_in_threadpool(load)
         return self.context.renderer.render(
             request,
             "apps/developers.html",
+            sandbox_people=people,
             questions=list(QUESTIONS.items()),
             client_types=list(ClientType),
             scopes=discovery.scopes_supported(),
