@@ -22,6 +22,7 @@ from domain.apps import AppStatus
 from domain.staff import StaffRole
 from tests.api.conftest import MEMBER_A, MEMBER_B, Plan
 from tests.api.console_support import hidden, signed_in
+from tests.api.graphql_support import GraphQL, staff_key
 from tests.api.oauth_support import REDIRECT, SCOPE, Smart
 from tests.https_peer import HttpsPeer, PeerAnswer, https_peer
 from tests.tls import Certificate, self_signed
@@ -532,3 +533,25 @@ def test_the_registration_pages_register_and_follow_an_app_without_javascript(
     tokens = served.exchange(served.code(launch, served.sign_in(MEMBER_A)), launch)
     assert tokens.status_code == 200, tokens.text
     assert served.fhir(tokens.json()["access_token"]).status_code == 200
+
+
+def test_administrators_see_in_graphql_which_clients_are_sandbox_clients(
+    served: Smart, policies: HttpsPeer
+) -> None:
+    registered = register(served, registration(policies, name="Graphed"))
+    key = staff_key(served.plan, StaffRole.ADMINISTRATOR)
+    found: dict[str, bool] = {}
+    after = None
+    while True:
+        page = GraphQL(served.plan, key).post(
+            "query($after: String) { apps(first: 100, after: $after) {"
+            " edges { node { clientId sandbox } } pageInfo { hasNextPage endCursor } } }",
+            {"after": after},
+        )["data"]["apps"]
+        found |= {e["node"]["clientId"]: e["node"]["sandbox"] for e in page["edges"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    assert found[registered["sandbox"]["client_id"]] is True
+    assert found["app-one"] is False
