@@ -122,7 +122,12 @@ class Services:
         return RegistryEmailComposer(self.settings.plan_name, self.settings.base_url)
 
     def app_registry(self) -> AppRegistry:
-        return AppRegistry(self.unit_of_work, self.clock, self.registry_notices())
+        return AppRegistry(
+            self.unit_of_work,
+            self.clock,
+            self.registry_notices(),
+            per_hour=self.settings.registrations_per_hour,
+        )
 
     def form_csrf(self) -> FormCsrf:
         return FormCsrf(self.secret_key(), secure=self.https)

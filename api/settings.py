@@ -107,6 +107,15 @@ class Settings(BaseSettings):
             "service's /account page)."
         ),
     )
+    registrations_per_hour: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description=(
+            "App registrations accepted per hour for one contact email and from one client "
+            "address (each one emails its contact address)."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `pai serve` listens on.")
     port: int = Field(default=8000, description="Port `pai serve` listens on.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")

@@ -23,7 +23,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from auth.oauth.clients import new_client_secret
 from auth.outbound import OutboundError, SafeHttps
@@ -48,6 +48,8 @@ from domain.repositories import UnitOfWork
 from domain.tokens import hash_token
 
 MAX_REASON = 2000
+# Registrations email their contact address: a public form must not flood anyone's inbox.
+REGISTRATIONS_PER_HOUR = 10
 VETTING_ACTION = "app-vetting"
 DEVELOPER = "developer"
 REGISTRATION_ACTION = "app-registration"
@@ -60,6 +62,7 @@ __all__ = [
     "NotPermitted",
     "PolicyCheck",
     "RegistryNotice",
+    "TooManyRegistrations",
     "TransitionRefused",
     "https_policy_check",
 ]
@@ -97,6 +100,14 @@ def https_policy_check(https: SafeHttps) -> PolicyCheck:
     return check
 
 
+class TooManyRegistrations(Exception):
+    """Too many registrations for one contact email or from one client address this hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many registrations; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class NotPermitted(Exception):
     """The principal may not vet apps (only administrators may); audited as denied."""
 
@@ -119,13 +130,17 @@ class AppRegistry:
         unit_of_work: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
         compose: ComposeNotice,
+        *,
+        per_hour: int = REGISTRATIONS_PER_HOUR,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._compose = compose
+        self._per_hour = per_hour
 
     def register(self, submission: Submission, client_address: str | None = None) -> Credentials:
-        """Store the registration and its sandbox client; raises `InvalidRegistration`."""
+        """Store the registration and its sandbox client; raises `InvalidRegistration`, or
+        `TooManyRegistrations` past `per_hour` per contact email or client address."""
         problems = submission.problems()
         if problems:
             raise InvalidRegistration(problems)
@@ -154,8 +169,10 @@ class AppRegistry:
             jwks_uri=submission.jwks_uri,
             jwks=submission.jwks,
             attestation=dict(submission.attestation or {}),
+            submitted_from=client_address[:64] if client_address else None,
         )
         with self._unit_of_work() as uow:
+            self._throttle(uow, registration, now)
             uow.apps.add(_client(registration, client_id, AppEnvironment.SANDBOX, secret_hash, now))
             uow.app_registrations.add(registration)
             journal = _Journal(uow, registration, DEVELOPER, now, client_address)
@@ -164,6 +181,17 @@ class AppRegistry:
             journal.notify(self._compose, "submitted")
             uow.commit()
         return Credentials(registration, client_id, secret, token)
+
+    def _throttle(self, uow: UnitOfWork, registration: Registration, now: datetime) -> None:
+        since = now - timedelta(hours=1)
+        recent = uow.app_registrations.count_since(since, contact_email=registration.contact_email)
+        if registration.submitted_from is not None:
+            recent = max(
+                recent,
+                uow.app_registrations.count_since(since, address=registration.submitted_from),
+            )
+        if recent >= self._per_hour:
+            raise TooManyRegistrations(3600)
 
     def find(self, registration_id: str, token: str) -> Registration | None:
         """The registration, when `token` is its management token."""

@@ -233,6 +233,8 @@ class Registration:
     jwks_uri: str | None = None
     jwks: JsonObject | None = None
     attestation: JsonObject | None = None
+    # The client address the registration came from (registrations are throttled by it).
+    submitted_from: str | None = None
     production_client_id: str | None = None
     promoted_at: datetime | None = None
     https_redirect_uris: bool | None = None
@@ -301,6 +303,13 @@ class AppRegistrationRepository(Protocol):
 
     def list_all(self, status: AppStatus | None = None) -> list[Registration]:
         """Newest first, all or those with `status`."""
+        ...
+
+    def count_since(
+        self, since: datetime, *, contact_email: str | None = None, address: str | None = None
+    ) -> int:
+        """Registrations submitted at `since` or later, for that contact email or from that
+        client address (case-insensitive email)."""
         ...
 
     def add_event(self, event: ReviewEvent) -> None: ...

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, or_, select, update
+from sqlalchemy import CursorResult, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.app_registry import Registration, ReviewEvent
@@ -54,6 +54,17 @@ class SqlAppRegistrationRepository:
             query = query.where(table.c.status == status.value)
         rows = self._session.execute(query).mappings()
         return [codec.from_row(Registration, row) for row in rows]
+
+    def count_since(
+        self, since: datetime, *, contact_email: str | None = None, address: str | None = None
+    ) -> int:
+        table = tables.app_registrations
+        query = select(func.count()).select_from(table).where(table.c.submitted_at >= since)
+        if contact_email is not None:
+            query = query.where(func.lower(table.c.contact_email) == contact_email.lower())
+        if address is not None:
+            query = query.where(table.c.submitted_from == address)
+        return int(self._session.execute(query).scalar_one())
 
     def add_event(self, event: ReviewEvent) -> None:
         self._session.execute(insert(tables.app_review_events).values(codec.to_row(event)))

@@ -578,6 +578,7 @@ app_registrations = Table(
     Column("jwks_uri", Text),
     Column("jwks", Json()),
     Column("attestation", Json()),
+    Column("submitted_from", String(64)),
     Column("production_client_id", String(128), ForeignKey("apps.client_id")),
     Column("promoted_at", UtcDateTime),
     Column("https_redirect_uris", Boolean),
@@ -590,6 +591,7 @@ app_registrations = Table(
     Column("decision_reason", Text),
     Column("decided_at", UtcDateTime),
     Index(None, "status"),
+    Index(None, "submitted_at"),
     Index(None, "sandbox_client_id", unique=True),
     Index(None, "production_client_id", unique=True),
 )

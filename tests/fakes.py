@@ -209,6 +209,17 @@ class FakeAppRegistrationRepository:
         found = [r for r in self.rows.values() if status is None or r.status is status]
         return sorted(found, key=lambda r: (-r.submitted_at.timestamp(), r.id))
 
+    def count_since(
+        self, since: datetime, *, contact_email: str | None = None, address: str | None = None
+    ) -> int:
+        return sum(
+            1
+            for r in self.rows.values()
+            if r.submitted_at >= since
+            and (contact_email is None or r.contact_email.lower() == contact_email.lower())
+            and (address is None or r.submitted_from == address)
+        )
+
     def add_event(self, event: ReviewEvent) -> None:
         self.history.append(event)
 

@@ -51,7 +51,8 @@ def policies(certificate: Certificate) -> Iterator[HttpsPeer]:
 def served(plan: Plan, certificate: Certificate) -> Iterator[Smart]:
     """The plan, checking privacy policies over HTTPS on loopback with the test certificate."""
     https = SafeHttps(OutboundPolicy(allow_loopback=True), ssl_context=certificate.trusting())
-    services = replace(plan.services, policy_https=https)
+    settings = plan.services.settings.model_copy(update={"registrations_per_hour": 10_000})
+    services = replace(plan.services, policy_https=https, settings=settings)
     with TestClient(create_app(services.settings, services)) as client:
         yield Smart(Plan(services, client), "")
 
@@ -555,3 +556,21 @@ def test_administrators_see_in_graphql_which_clients_are_sandbox_clients(
 
     assert found[registered["sandbox"]["client_id"]] is True
     assert found["app-one"] is False
+
+
+def test_registrations_from_one_address_are_throttled_and_nothing_is_stored_past_the_limit(
+    served: Smart, policies: HttpsPeer
+) -> None:
+    settings = served.plan.services.settings.model_copy(update={"registrations_per_hour": 1})
+    services = replace(served.plan.services, settings=settings)
+    with TestClient(create_app(settings, services), client=("203.0.113.9", 4000)) as client:
+        first = client.post(
+            "/developers/api/apps", json=registration(policies, contact_email="a@w.example")
+        )
+        second = client.post(
+            "/developers/api/apps", json=registration(policies, contact_email="b@w.example")
+        )
+    assert first.status_code == 201
+    assert second.status_code == 429 and int(second.headers["retry-after"]) > 0
+    with served.plan.services.unit_of_work() as uow:
+        assert not [r for r in uow.app_registrations.list_all() if r.contact_email == "b@w.example"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -14,6 +15,7 @@ from auth.app_registry import (
     Credentials,
     NotPermitted,
     RegistryNotice,
+    TooManyRegistrations,
 )
 from auth.members.consent import ConsentRefused, record_consent
 from auth.principal import StaffPrincipal, app_principal
@@ -365,3 +367,20 @@ def test_a_sandbox_client_reads_only_sandbox_members(
     uow.sandbox_members.add(["m1"], NOW)
     assert app_principal(uow, token, at=NOW) is not None
     assert record_consent(uow, "acct1", "m1", sandbox, NOW).client_id == sandbox
+
+
+def test_registrations_are_throttled_per_contact_email_and_per_client_address(
+    uow: FakeUnitOfWork,
+) -> None:
+    registry = AppRegistry(lambda: uow, FakeClock(NOW), compose, per_hour=2)
+    registry.register(a_submission(contact_email="Dev@Wallet.example"), "10.0.0.1")
+    registry.register(a_submission(contact_email="dev@wallet.example"), "10.0.0.2")
+    with pytest.raises(TooManyRegistrations):
+        registry.register(a_submission(contact_email="DEV@wallet.example"), "10.0.0.3")
+    registry.register(a_submission(contact_email="other@wallet.example"), "10.0.0.1")
+    with pytest.raises(TooManyRegistrations):
+        registry.register(a_submission(contact_email="third@wallet.example"), "10.0.0.1")
+    assert len(uow.app_registrations.rows) == 3 and len(uow.outbox.rows) == 3
+
+    later = AppRegistry(lambda: uow, FakeClock(NOW + timedelta(hours=1, seconds=1)), compose)
+    later.register(a_submission(contact_email="dev@wallet.example"), "10.0.0.1")

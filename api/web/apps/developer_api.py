@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.web.apps import submissions
 from api.web.member.pages import client_of
-from auth.app_registry import AppRegistry, Credentials, TransitionRefused
+from auth.app_registry import AppRegistry, Credentials, TooManyRegistrations, TransitionRefused
 from domain.app_registry import InvalidRegistration, Registration, ReviewEvent
 from domain.errors import NotFound
 
@@ -51,6 +51,10 @@ class DeveloperApi:
             return _error(
                 400, "invalid_registration", str(refused), problems=dict(refused.problems)
             )
+        except TooManyRegistrations as throttled:
+            response = _error(429, "too_many_requests", str(throttled))
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
         self._nudge()
         registration = credentials.registration
         return JSONResponse(

@@ -21,7 +21,7 @@ from api.web.member.csrf import FIELD as CSRF_FIELD
 from api.web.member.csrf import FormCsrf
 from api.web.member.pages import client_of, fields_of
 from api.web.member.rendering import Renderer
-from auth.app_registry import AppRegistry, Credentials, TransitionRefused
+from auth.app_registry import AppRegistry, Credentials, TooManyRegistrations, TransitionRefused
 from auth.oauth import discovery
 from domain.app_registry import QUESTIONS, InvalidRegistration, Question, Registration, is_https
 from domain.apps import App, AppEnvironment, AppStatus, ClientType
@@ -210,6 +210,16 @@ class AppPages:
             return await self._form(
                 request, "apps/register.html", 400, values=form, problems=refused.problems
             )
+        except TooManyRegistrations as throttled:
+            response = await self._form(
+                request,
+                "apps/register.html",
+                429,
+                values=form,
+                problems={"form": "too many registrations this hour; try again later"},
+            )
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
         self.context.nudge_outbox()
         return self.context.renderer.render(
             request, "apps/registered.html", 201, credentials=credentials

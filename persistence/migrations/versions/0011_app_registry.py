@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("jwks_uri", sa.Text(), nullable=True),
         sa.Column("jwks", _json(), nullable=True),
         sa.Column("attestation", _json(), nullable=True),
+        sa.Column("submitted_from", sa.String(length=64), nullable=True),
         sa.Column("production_client_id", sa.String(length=128), nullable=True),
         sa.Column("promoted_at", _instant(), nullable=True),
         sa.Column("https_redirect_uris", sa.Boolean(), nullable=True),
@@ -84,6 +85,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_app_registrations_status"), "app_registrations", ["status"])
+    op.create_index(
+        op.f("ix_app_registrations_submitted_at"), "app_registrations", ["submitted_at"]
+    )
     op.create_index(
         op.f("ix_app_registrations_sandbox_client_id"),
         "app_registrations",
@@ -130,7 +134,7 @@ def downgrade() -> None:
     op.drop_table("sandbox_members")
     op.drop_index(op.f("ix_app_review_events_registration_id_at"), table_name="app_review_events")
     op.drop_table("app_review_events")
-    for index in ("production_client_id", "sandbox_client_id", "status"):
+    for index in ("production_client_id", "sandbox_client_id", "submitted_at", "status"):
         op.drop_index(op.f(f"ix_app_registrations_{index}"), table_name="app_registrations")
     op.drop_table("app_registrations")
     with op.batch_alter_table("apps") as apps:
