@@ -17,10 +17,14 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from api.app import bootstrap, create_app
 from api.ingest.pipeline import ingest
 from api.settings import Mode, Settings
+from auth.app_registry import AppVetting, https_policy_check
 from auth.outbound import OutboundPolicy, SafeHttps
+from auth.principal import StaffPrincipal
+from domain.apps import AppStatus
 from domain.staff import StaffRole
 from persistence import schema
 from tests.browser.conftest import Screenshots, ServedPlan
+from tests.browser.test_accessibility import check_labels_and_language, run_axe
 from tests.browser.test_console import a_staff_member
 from tests.browser.test_console import sign_in as staff_sign_in
 from tests.browser.test_member_journeys import CALLBACK, AppSide, allow, create_account
@@ -197,3 +201,78 @@ def test_a_developer_registers_an_administrator_approves_and_a_member_connects_t
     assert read.status_code == 200
     member.close()
     assert scripts == []
+
+
+def listed(plan: ServedPlan, website: HttpsPeer) -> str:
+    """An app registered over the JSON API, approved and promoted: its production client id."""
+    document = {
+        "name": "Axe Wallet",
+        "description": "Checked for accessibility.",
+        "developer": "Axe Labs",
+        "contact_email": "axe@wallet.example",
+        "redirect_uris": [CALLBACK],
+        "client_type": "public",
+        "scopes": SCOPE,
+        "privacy_policy_url": website.url("/privacy"),
+        "logo_uri": website.url("/logo.png"),
+        "attestation": {"sale": True, "security": False},
+    }
+    registered = httpx.post(f"{plan.base_url}/developers/api/apps", json=document).json()
+    admin = StaffPrincipal("axe-admin", StaffRole.ADMINISTRATOR)
+    with plan.services.unit_of_work() as uow:
+        vetting = AppVetting(
+            admin,
+            uow,
+            clock=plan.services.clock,
+            compose=plan.services.registry_notices(),
+            check_policy=https_policy_check(plan.services.policy_https),
+        )
+        vetting.move(registered["registration_id"], AppStatus.IN_REVIEW, "")
+        vetting.run_checks(registered["registration_id"])
+        vetting.move(registered["registration_id"], AppStatus.APPROVED, "fine")
+        uow.commit()
+    promoted = httpx.post(
+        f"{plan.base_url}/developers/api/apps/{registered['registration_id']}/production",
+        headers={"Authorization": f"Bearer {registered['management_token']}"},
+    )
+    client_id: str = promoted.json()["production"]["client_id"]
+    return client_id
+
+
+def test_the_app_pages_are_labelled_and_pass_axe(
+    chromium: Browser,
+    browser_context: BrowserContext,
+    registry_plan: ServedPlan,
+    website: HttpsPeer,
+    shoot: Screenshots,
+    axe_source: str,
+) -> None:
+    client_id = listed(registry_plan, website)
+    page = browser_context.new_page()
+    staff_sign_in(page, a_staff_member(registry_plan, StaffRole.ADMINISTRATOR), shoot)
+    with registry_plan.services.unit_of_work() as uow:
+        found = uow.app_registrations.for_client(client_id)
+        assert found is not None
+    public = [
+        "/apps",
+        "/apps?q=axe",
+        f"/apps/{client_id}",
+        f"/apps/{client_id}?lang=es",
+        "/apps/choosing-an-app",
+        "/apps/choosing-an-app?lang=es",
+        "/developers",
+        "/developers/register",
+        "/developers/manage",
+    ]
+    console = ["/console/apps", f"/console/apps/{found.id}"]
+    for path in public + console:
+        page.goto(path)
+        check_labels_and_language(page, path)
+        shoot(page, path.strip("/").replace("/", "-").replace("?", "-") or "root")
+
+    violations = {
+        path: run_axe(chromium, registry_plan, axe_source, path, browser_context.cookies())
+        for path in public + console
+    }
+
+    assert violations == {path: [] for path in public + console}
