@@ -574,3 +574,20 @@ def test_registrations_from_one_address_are_throttled_and_nothing_is_stored_past
     assert second.status_code == 429 and int(second.headers["retry-after"]) > 0
     with served.plan.services.unit_of_work() as uow:
         assert not [r for r in uow.app_registrations.list_all() if r.contact_email == "b@w.example"]
+
+
+def test_a_member_sees_on_the_account_page_that_a_connected_app_is_suspended(
+    served: Smart, admin: TestClient, policies: HttpsPeer
+) -> None:
+    client_id = listed_app(served, admin, policies, name="Paused Wallet")
+    session = served.sign_in(MEMBER_A)
+    served.code(served.launch(client_id), session)
+    cookie = served.cookie(session)
+    assert "does not let Paused Wallet" not in served.client.get("/account", headers=cookie).text
+
+    decide(admin, _registration_of(served, client_id), AppStatus.SUSPENDED, "investigating")
+
+    page = served.client.get("/account", headers=cookie)
+    assert "does not let Paused Wallet get records now" in page.text
+    spanish = served.client.get("/account", params={"lang": "es"}, headers=cookie)
+    assert "no permite que Paused Wallet obtenga registros" in spanish.text
