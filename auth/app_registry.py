@@ -279,13 +279,25 @@ class AppVetting:
             raise NotFound("AppRegistration", registration_id)
         return found, self._uow.app_registrations.events(registration_id)
 
-    def run_checks(self, registration_id: str) -> Registration:
-        """Check the objective criteria now and record them (any status but retired)."""
+    def require_vetting(self) -> None:
+        """Raises `NotPermitted` (audited) unless the principal may vet apps."""
+        self._vetter()
+
+    def run_checks(
+        self, registration_id: str, *, policy: tuple[bool, str] | None = None
+    ) -> Registration:
+        """Check the objective criteria now and record them.
+
+        `policy` is what fetching the privacy policy found, when the caller
+        fetched it already (outside its transaction); else it is fetched now.
+        """
         staff = self._vetter()
         registration, _ = self.registration(registration_id)
         now = self._clock()
         https = all(redirect_uri_problem(u) is None for u in registration.redirect_uris)
-        if registration.privacy_policy_url:
+        if registration.privacy_policy_url and policy is not None:
+            reachable, detail = policy
+        elif registration.privacy_policy_url:
             reachable, detail = self._check_policy(registration.privacy_policy_url)
         else:
             reachable, detail = False, "no privacy policy URL was registered"
@@ -319,7 +331,8 @@ class AppVetting:
         """
         staff = self._vetter()
         registration, _ = self.registration(registration_id)
-        check_transition(registration.status, target)
+        previous = registration.status
+        check_transition(previous, target)
         reason = reason.strip()
         if len(reason) > MAX_REASON or (notes is not None and len(notes) > MAX_REASON):
             raise TransitionRefused(f"a reason or note has at most {MAX_REASON} characters")
@@ -338,6 +351,16 @@ class AppVetting:
                 "the security finding in the security notes"
             )
         now = self._clock()
+        if registration.status is AppStatus.REJECTED:
+            # A reopened review starts from unchecked criteria: they are checked again.
+            registration = replace(
+                registration,
+                https_redirect_uris=None,
+                privacy_policy_reachable=None,
+                privacy_policy_detail=None,
+                attestation_complete=None,
+                checked_at=None,
+            )
         moved = replace(
             registration,
             status=target,
@@ -352,10 +375,10 @@ class AppVetting:
             app = self._uow.apps.get(client_id)
             if app is not None:
                 self._uow.apps.update(replace(app, status=target))
-        event = _EVENTS.get((registration.status, target), target.value)
+        event = _EVENTS.get((previous, target), target.value)
         journal = _Journal(self._uow, moved, staff.user_id, now, self._client_address)
-        journal.record(event, from_status=registration.status, reason=reason)
-        detail = f"{registration.status.value} -> {target.value}: {reason}"
+        journal.record(event, from_status=previous, reason=reason)
+        detail = f"{previous.value} -> {target.value}: {reason}"
         journal.audit(detail)
         journal.notify(self._compose, event, reason)
         return moved

@@ -270,11 +270,6 @@ class Registration:
             ids.append(self.production_client_id)
         return tuple(ids)
 
-    @property
-    def listed(self) -> bool:
-        """Shown in the public gallery: approved and with production credentials."""
-        return self.status is AppStatus.APPROVED and self.production_client_id is not None
-
 
 @dataclass(frozen=True, slots=True)
 class ReviewEvent:

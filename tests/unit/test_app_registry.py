@@ -384,3 +384,25 @@ def test_registrations_are_throttled_per_contact_email_and_per_client_address(
 
     later = AppRegistry(lambda: uow, FakeClock(NOW + timedelta(hours=1, seconds=1)), compose)
     later.register(a_submission(contact_email="dev@wallet.example"), "10.0.0.1")
+
+
+def test_a_reopened_review_checks_the_criteria_again_before_approval(
+    registry: AppRegistry, uow: FakeUnitOfWork, policies: Policies
+) -> None:
+    registered = registry.register(a_submission())
+    desk = vetting(uow, policies)
+    registration_id = registered.registration.id
+    desk.move(registration_id, AppStatus.IN_REVIEW, "")
+    desk.run_checks(registration_id, policy=(True, "answered 200"))
+    assert policies.checked == []  # the caller's fetch was used
+    desk.move(registration_id, AppStatus.REJECTED, "tokens in logs", notes="logs tokens")
+
+    reopened = desk.move(registration_id, AppStatus.IN_REVIEW, "fixed, says the developer")
+
+    assert reopened.checked_at is None and reopened.https_redirect_uris is None
+    with pytest.raises(TransitionRefused, match="run the security checks"):
+        desk.move(registration_id, AppStatus.APPROVED, "ok")
+    desk.run_checks(registration_id)
+    assert desk.move(registration_id, AppStatus.APPROVED, "ok").status is AppStatus.APPROVED
+    actions = [e.action for e in uow.app_registrations.events(registration_id)]
+    assert actions[-4:] == ["rejected", "review reopened", "checked", "approved"]

@@ -94,13 +94,29 @@ class _ReviewPages:
         return await self._page(request, None, page)
 
     async def checks(self, request: Request) -> Response:
+        """Fetch the privacy policy with no transaction open (a slow site must not hold the
+        database), then check and record everything in one."""
         registration_id = request.path_params["registration_id"]
+        form = await request.form()
+        urls: list[str | None] = []
 
-        def page(vetting: AppVetting, _: ConsoleSession) -> Response:
-            vetting.run_checks(registration_id)
+        def look_up(vetting: AppVetting, _: ConsoleSession) -> Response:
+            vetting.require_vetting()
+            registration, _history = vetting.registration(registration_id)
+            urls.append(registration.privacy_policy_url)
+            return _see(f"{APPS_PATH}/{registration_id}")
+
+        found = await self._page(request, form, look_up)
+        if not urls:
+            return found  # signed out, not permitted, no such registration or a stale form
+        url = urls[0]
+        seen = await run_in_threadpool(self.context.check_policy, url) if url else None
+
+        def record(vetting: AppVetting, _: ConsoleSession) -> Response:
+            vetting.run_checks(registration_id, policy=seen)
             return _see(f"{APPS_PATH}/{registration_id}", done="checked")
 
-        return await self._page(request, await request.form(), page)
+        return await self._page(request, form, record)
 
     async def notes(self, request: Request) -> Response:
         registration_id = request.path_params["registration_id"]
