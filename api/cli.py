@@ -24,6 +24,7 @@ from rich.table import Table
 
 from api import demo as demo_setup
 from api.app import Services, bootstrap, create_app
+from api.apps_cli import apps_app
 from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
@@ -40,6 +41,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(apps_app, name="apps")
 console = Console(stderr=True)
 
 DEMO_DATA = Path("var/demo-data")
