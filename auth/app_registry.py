@@ -51,6 +51,7 @@ MAX_REASON = 2000
 # Registrations email their contact address: a public form must not flood anyone's inbox.
 REGISTRATIONS_PER_HOUR = 10
 VETTING_ACTION = "app-vetting"
+REGISTRY_READ = "staff-admin-read"
 DEVELOPER = "developer"
 REGISTRATION_ACTION = "app-registration"
 
@@ -269,10 +270,20 @@ class AppVetting:
         self._client_address = client_address
 
     def registrations(self, status: AppStatus | None = None) -> list[Registration]:
+        """Registrations (they name developers' contact emails): the read is audited."""
         self._require_view()
-        return self._uow.app_registrations.list_all(status)
+        found = self._uow.app_registrations.list_all(status)
+        query = f"status={status.value}" if status else None
+        self._read_audit(query, len(found))
+        return found
 
     def registration(self, registration_id: str) -> tuple[Registration, list[ReviewEvent]]:
+        """One registration and its history: the read is audited."""
+        found = self._get(registration_id)
+        self._read_audit(f"registration={registration_id}", 1)
+        return found
+
+    def _get(self, registration_id: str) -> tuple[Registration, list[ReviewEvent]]:
         self._require_view()
         found = self._uow.app_registrations.get(registration_id)
         if found is None:
@@ -292,7 +303,7 @@ class AppVetting:
         fetched it already (outside its transaction); else it is fetched now.
         """
         staff = self._vetter()
-        registration, _ = self.registration(registration_id)
+        registration, _ = self._get(registration_id)
         now = self._clock()
         https = all(redirect_uri_problem(u) is None for u in registration.redirect_uris)
         if registration.privacy_policy_url and policy is not None:
@@ -330,7 +341,7 @@ class AppVetting:
         and retiring need a reason.
         """
         staff = self._vetter()
-        registration, _ = self.registration(registration_id)
+        registration, _ = self._get(registration_id)
         previous = registration.status
         check_transition(previous, target)
         reason = reason.strip()
@@ -385,7 +396,7 @@ class AppVetting:
 
     def record_notes(self, registration_id: str, notes: str) -> Registration:
         staff = self._vetter()
-        registration, _ = self.registration(registration_id)
+        registration, _ = self._get(registration_id)
         if len(notes) > MAX_REASON:
             raise TransitionRefused(f"notes have at most {MAX_REASON} characters")
         now = self._clock()
@@ -395,6 +406,23 @@ class AppVetting:
         journal.record("security notes")
         journal.audit("security notes")
         return noted
+
+    def _read_audit(self, query: str | None, count: int) -> None:
+        actor = self.principal.user_id if isinstance(self.principal, StaffPrincipal) else "-"
+        self._uow.access_events.append(
+            AccessEvent(
+                id=uuid.uuid4().hex,
+                at=self._clock(),
+                actor_kind=_actor_kind(self.principal),
+                actor=actor,
+                action=REGISTRY_READ,
+                outcome=Outcome.ALLOWED,
+                resource_type="app-registrations",
+                query=query,
+                client_address=self._client_address,
+                record_count=count,
+            )
+        )
 
     def _require_view(self) -> None:
         if not self.scope.sees(View.APPS):

@@ -231,6 +231,13 @@ def test_the_whole_workflow_moves_every_client_and_emails_and_audits_each_step(
     )
     vetted = [e for e in uow.access_events.rows if e.action == "app-vetting"]
     assert len(vetted) == 6 and all(e.actor == "admin-1" for e in vetted)
+    desk.registrations()
+    desk.registration(registration_id)
+    reads = [e for e in uow.access_events.rows if e.action == "staff-admin-read"]
+    assert [(e.actor, e.query, e.record_count) for e in reads] == [
+        ("admin-1", None, 1),
+        ("admin-1", f"registration={registration_id}", 1),
+    ]
     assert all(uow.apps.rows[c].status is AppStatus.RETIRED for c in stored.client_ids)
     with pytest.raises(TransitionRefused):
         desk.move(registration_id, AppStatus.APPROVED, "again")
