@@ -7,7 +7,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api.app_notices import RegistryEmailComposer
 from api.email import CodeEmailComposer, DeliveryWorker, OutboxOnly, Transport, transport_for
 from api.fhir.outcomes import FhirError
 from api.fhir.routes import FhirContext, fhir_mount
@@ -34,12 +35,17 @@ from api.oauth.routes import OAuthContext, oauth_routes, smart_configuration_rou
 from api.openapi import openapi
 from api.settings import Mode, Settings, SignInMethod
 from api.transport import TransportHeaders
+from api.web.apps.brands import USER_ACCESS_BRANDS_PATH, Brand
+from api.web.apps.pages import AppPagesContext
+from api.web.apps.routes import app_routes
+from api.web.console.apps import AppReviewContext, app_review_routes
 from api.web.console.routes import ConsoleContext, console_routes
 from api.web.dev import demo_routes
 from api.web.member.csrf import FormCsrf
 from api.web.member.pages import IDP_CALLBACK_PATH, MemberPagesContext, SignInOptions
 from api.web.member.rendering import Renderer
 from api.web.member.routes import member_routes
+from auth.app_registry import AppRegistry, https_policy_check
 from auth.members.codes import CodeService
 from auth.members.external import ExternalSignIn
 from auth.members.journeys import SignInJourneys
@@ -61,6 +67,8 @@ from persistence.unit_of_work import SqlUnitOfWork, session_factory
 log = structlog.get_logger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Privacy policies are web pages: a larger answer and a longer wait than a JWK Set's.
+REVIEW_FETCHES = OutboundPolicy(timeout=10.0, max_bytes=4 * 1024 * 1024)
 
 
 def utc_now() -> datetime:
@@ -83,6 +91,8 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     transport: Transport = field(default_factory=OutboxOnly)
     remote_jwks: RemoteJwks = field(default_factory=RemoteJwks)
+    # Fetches apps' privacy policies when administrators check a registration.
+    policy_https: SafeHttps = field(default_factory=lambda: SafeHttps(REVIEW_FETCHES))
     # The clock of in-process caches (the IdP's metadata and keys); tests move it.
     monotonic: Callable[[], float] = time.monotonic
 
@@ -109,6 +119,17 @@ class Services:
     def journeys(self) -> SignInJourneys:
         key = self.secret_key()
         return SignInJourneys(self.unit_of_work, self.clock, self.code_service(), TicketSealer(key))
+
+    def registry_notices(self) -> RegistryEmailComposer:
+        return RegistryEmailComposer(self.settings.plan_name, self.settings.base_url)
+
+    def app_registry(self) -> AppRegistry:
+        return AppRegistry(
+            self.unit_of_work,
+            self.clock,
+            self.registry_notices(),
+            per_hour=self.settings.registrations_per_hour,
+        )
 
     def form_csrf(self) -> FormCsrf:
         return FormCsrf(self.secret_key(), secure=self.https)
@@ -141,6 +162,9 @@ def bootstrap(settings: Settings) -> Services:
         signing_keys=SigningKeys(unit_of_work, signing, utc_now),
         transport=transport_for(settings.smtp_url),
         remote_jwks=RemoteJwks(FetchPolicy(allow_loopback=settings.jwks_allow_loopback)),
+        policy_https=SafeHttps(
+            replace(REVIEW_FETCHES, allow_loopback=settings.jwks_allow_loopback)
+        ),
     )
 
 
@@ -295,30 +319,48 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ),
         external=functools.cache(lambda: external_signin(settings, services)),
     )
+    console = ConsoleContext(
+        unit_of_work=services.unit_of_work,
+        clock=services.clock,
+        secret_key=services.secret_key,
+        https=services.https,
+        plan_name=settings.plan_name,
+        suppress_below=settings.small_count_threshold,
+        sign_in=SignInSetup(
+            email=SignInMethod.EMAIL in settings.active_methods,
+            idp_issuer=settings.idp_issuer if SignInMethod.IDP in settings.active_methods else None,
+            portal_api_url=settings.portal_api_url
+            if SignInMethod.PORTAL in settings.active_methods
+            else None,
+        ),
+    )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", _readyz(services)),
         Route("/openapi.json", _openapi(openapi(settings.base_url))),
         *oauth_routes(oauth),
         *member_routes(pages),
-        *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
-        *console_routes(
-            ConsoleContext(
+        *app_routes(
+            AppPagesContext(
                 unit_of_work=services.unit_of_work,
-                clock=services.clock,
-                secret_key=services.secret_key,
-                https=services.https,
-                plan_name=settings.plan_name,
-                suppress_below=settings.small_count_threshold,
-                sign_in=SignInSetup(
-                    email=SignInMethod.EMAIL in settings.active_methods,
-                    idp_issuer=settings.idp_issuer
-                    if SignInMethod.IDP in settings.active_methods
-                    else None,
-                    portal_api_url=settings.portal_api_url
-                    if SignInMethod.PORTAL in settings.active_methods
-                    else None,
-                ),
+                registry=services.app_registry(),
+                renderer=renderer,
+                form_csrf=services.form_csrf,
+                nudge_outbox=delivery.nudge,
+                fhir_base_url=settings.fhir_base_url,
+                smart_configuration_url=settings.fhir_base_url + "/.well-known/smart-configuration",
+                brands_url=oauth.service.config.user_access_brand_bundle,
+            ),
+            _brand(settings),
+        ),
+        *(demo_routes(services.unit_of_work, renderer) if settings.mode is Mode.DEMO else []),
+        *console_routes(console),
+        *app_review_routes(
+            AppReviewContext(
+                console=console,
+                compose=services.registry_notices(),
+                check_policy=https_policy_check(services.policy_https),
+                nudge_outbox=delivery.nudge,
             )
         ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -340,7 +382,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         middleware=[
             Middleware(RequestLog),
             Middleware(TransportHeaders, https=services.https),
-            Middleware(CorsExceptAuthorize, origins=settings.cors_origins),
+            Middleware(
+                CorsExceptAuthorize,
+                origins=settings.cors_origins,
+                public_paths=(USER_ACCESS_BRANDS_PATH,),
+            ),
         ],
         lifespan=lifespan,
         exception_handlers={
@@ -352,6 +398,19 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.state.services = services
     return app
+
+
+def _brand(settings: Settings) -> Brand:
+    base = settings.base_url.rstrip("/")
+    return Brand(
+        plan_name=settings.plan_name,
+        base_url=base,
+        fhir_base_url=settings.fhir_base_url,
+        logo_url=settings.plan_logo_url or f"{base}/static/web/plan-logo.svg",
+        portal_url=settings.portal_url or f"{base}/account",
+        portal_name=settings.portal_display_name,
+        website=settings.plan_website,
+    )
 
 
 def _openapi(document: dict[str, Any]) -> Callable[[Request], Awaitable[Response]]:

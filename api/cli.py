@@ -25,10 +25,12 @@ from rich.table import Table
 
 from api import demo as demo_setup
 from api.app import Services, bootstrap, create_app
+from api.apps_cli import apps_app
 from api.example_client import ExampleClient, LaunchFailed, MemberDetails
 from api.fhir import renditions
 from api.ingest.pipeline import IngestReport, ingest
 from api.logs import UVICORN_OPTIONS, configure_logging
+from api.sandbox_cli import sandbox_app
 from api.settings import Mode, Settings, SettingsError, load_settings
 from api.staff_cli import staff_app
 from api.synthetic import generate_plan
@@ -39,6 +41,8 @@ app = typer.Typer(help="PAI: Patient Access and Interoperability service.", no_a
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(apps_app, name="apps")
 console = Console(stderr=True)
 
 DEMO_DATA = Path("var/demo-data")

@@ -89,6 +89,33 @@ class Settings(BaseSettings):
         ),
     )
     plan_name: str = Field(default="Cascade Community Health Plan", description="Shown to members.")
+    plan_website: str | None = Field(
+        default=None,
+        description="The plan's public website, named in the User-access Brands bundle.",
+    )
+    plan_logo_url: str | None = Field(
+        default=None,
+        description=(
+            "The plan's logo (https) in the User-access Brands bundle (default: the logo this "
+            "service serves at /static/web/plan-logo.svg)."
+        ),
+    )
+    portal_url: str | None = Field(
+        default=None,
+        description=(
+            "The member portal's address in the User-access Brands bundle (default: this "
+            "service's /account page)."
+        ),
+    )
+    registrations_per_hour: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description=(
+            "App registrations accepted per hour for one contact email and from one client "
+            "address (each one emails its contact address)."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `pai serve` listens on.")
     port: int = Field(default=8000, description="Port `pai serve` listens on.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
@@ -273,6 +300,10 @@ class Settings(BaseSettings):
                 problems.append("PAI_PORTAL_API_SECRET must be set for the portal sign-in method")
         if self.portal_signup_url is not None and not _is_https(self.portal_signup_url):
             problems.append("PAI_PORTAL_SIGNUP_URL must be an https URL")
+        for name in ("plan_website", "plan_logo_url", "portal_url"):
+            value = getattr(self, name)
+            if value is not None and not _is_https(value):
+                problems.append(f"PAI_{name.upper()} must be an https URL")
         if self.idp_ca_file is not None and not self.idp_ca_file.is_file():
             problems.append(f"PAI_IDP_CA_FILE: no such file {self.idp_ca_file}")
         if problems:

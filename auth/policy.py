@@ -77,12 +77,18 @@ _STAFF_ACCESS: dict[StaffRole, tuple[frozenset[View], frozenset[StaffAction]]] =
                 View.RECORD_COUNTS,
             }
         ),
-        frozenset(StaffAction),
+        frozenset(
+            {
+                StaffAction.REVEAL_EMAIL,
+                StaffAction.REVOKE_AUTHORIZATION,
+                StaffAction.UNLOCK_ACCOUNT,
+            }
+        ),
     ),
     StaffRole.ANALYST: (frozenset({View.AGGREGATES}), frozenset()),
     StaffRole.ADMINISTRATOR: (
         frozenset({View.APPS, View.STAFF, View.INGESTION_RUNS, View.SIGN_IN_METHODS}),
-        frozenset(),
+        frozenset({StaffAction.VET_APPS}),
     ),
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from domain.apps import App, AppEnvironment
 from domain.repositories import UnitOfWork
 from domain.staff import StaffRole, StaffUser
 from domain.tokens import AccessToken
@@ -78,7 +79,8 @@ def app_principal(uow: UnitOfWork, token: AccessToken, *, at: datetime) -> AppPr
     """The app principal `token` stands for at `at`, or None; it fails closed.
 
     None unless the token is active, its grant is stored, active and given to
-    the same app for the same member, and the app is stored and approved.
+    the same app for the same member, and the app is stored and approved
+    (a sandbox app's member must be a sandbox member).
     """
     if not token.is_active(at):
         return None
@@ -91,7 +93,7 @@ def app_principal(uow: UnitOfWork, token: AccessToken, *, at: datetime) -> AppPr
     ):
         return None
     app = uow.apps.get(token.client_id)
-    if app is None or not app.may_receive_data:
+    if app is None or not app.may_receive_data or not may_read_member(uow, app, grant.member_key):
         return None
     return AppPrincipal(
         client_id=token.client_id,
@@ -100,6 +102,11 @@ def app_principal(uow: UnitOfWork, token: AccessToken, *, at: datetime) -> AppPr
         scopes=token.scopes,
         token_hash=token.token_hash,
     )
+
+
+def may_read_member(uow: UnitOfWork, app: App, member_key: str) -> bool:
+    """A sandbox client reads only the synthetic members of the sandbox data set."""
+    return app.environment is not AppEnvironment.SANDBOX or uow.sandbox_members.contains(member_key)
 
 
 def staff_principal(user: StaffUser | None, *, key_id: str | None = None) -> StaffPrincipal | None:

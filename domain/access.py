@@ -56,6 +56,7 @@ class StaffAction(StrEnum):
     REVEAL_EMAIL = "reveal-email"
     REVOKE_AUTHORIZATION = "revoke-authorization"
     UNLOCK_ACCOUNT = "unlock-account"
+    VET_APPS = "vet-apps"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,13 @@ class AppStatus(StrEnum):
     RETIRED = "retired"
 
 
+class AppEnvironment(StrEnum):
+    """Where a client works: a sandbox client reads synthetic sandbox members only."""
+
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
 class ClientType(StrEnum):
     PUBLIC = "public"
     CONFIDENTIAL_SYMMETRIC = "confidential-symmetric"
@@ -36,7 +43,8 @@ class App:
     one with a client secret known here only by its SHA-256
     (`client_secret_hash`), an asymmetric one with a `private_key_jwt`
     assertion signed by a key of its registered JWK Set (`jwks`, or the one
-    published at `jwks_uri`). `logo_uri` is shown to members when it is HTTPS.
+    published at `jwks_uri`). `logo_uri` is shown to members when it is HTTPS. A sandbox client
+    (`environment`) reads only the synthetic members of the sandbox data set.
     """
 
     client_id: str
@@ -55,6 +63,7 @@ class App:
     jwks: JsonObject | None = None
     jwks_uri: str | None = None
     logo_uri: str | None = None
+    environment: AppEnvironment = AppEnvironment.PRODUCTION
 
     def __post_init__(self) -> None:
         if self.client_secret_hash is not None and not _SHA256_HEX.fullmatch(

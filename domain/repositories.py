@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.access import AccessScope, Interaction
+from domain.app_registry import AppRegistrationRepository, SandboxMemberRepository
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage
 from domain.directory import AccountLinks, DataPull, LinkedAccount, MemberCriteria, RecordCount
@@ -770,6 +771,12 @@ class UnitOfWork(Protocol):
 
     @property
     def external_auth_status(self) -> ExternalAuthStatusRepository: ...
+
+    @property
+    def app_registrations(self) -> AppRegistrationRepository: ...
+
+    @property
+    def sandbox_members(self) -> SandboxMemberRepository: ...
 
     def scoped(self, scope: AccessScope, form: Form) -> ScopedRecordRepository:
         """Member data as `scope` may see it; the only way to search or read it for a request."""

@@ -241,6 +241,7 @@ apps = Table(
     Column("jwks", Json()),
     Column("jwks_uri", Text),
     Column("logo_uri", Text),
+    Column("environment", String(16), nullable=False, server_default="production"),
     Index(None, "status"),
 )
 
@@ -550,4 +551,70 @@ external_auth_status = Table(
     Column("last_reached_at", UtcDateTime),
     Column("last_failure_at", UtcDateTime),
     Column("last_failure", Text),
+)
+
+# Apps as their developers registered them, with the latest review (domain.app_registry).
+app_registrations = Table(
+    "app_registrations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("developer", String(255), nullable=False),
+    Column("contact_email", String(320), nullable=False),
+    Column("client_type", String(32), nullable=False),
+    Column("redirect_uris", Json(), nullable=False),
+    Column("scopes", Json(), nullable=False),
+    Column("sandbox_client_id", String(128), ForeignKey("apps.client_id"), nullable=False),
+    # SHA-256 hex of the developer's management token; never the token.
+    Column("management_token_hash", String(64), nullable=False, unique=True),
+    Column("submitted_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("website", Text),
+    Column("privacy_policy_url", Text),
+    Column("terms_url", Text),
+    Column("logo_uri", Text),
+    Column("jwks_uri", Text),
+    Column("jwks", Json()),
+    Column("attestation", Json()),
+    Column("submitted_from", String(64)),
+    Column("production_client_id", String(128), ForeignKey("apps.client_id")),
+    Column("promoted_at", UtcDateTime),
+    Column("https_redirect_uris", Boolean),
+    Column("privacy_policy_reachable", Boolean),
+    Column("privacy_policy_detail", Text),
+    Column("attestation_complete", Boolean),
+    Column("checked_at", UtcDateTime),
+    Column("security_notes", Text, nullable=False),
+    Column("decided_by", String(64)),
+    Column("decision_reason", Text),
+    Column("decided_at", UtcDateTime),
+    Index(None, "status"),
+    Index(None, "submitted_at"),
+    Index(None, "sandbox_client_id", unique=True),
+    Index(None, "production_client_id", unique=True),
+)
+
+# Every step of every registration, append-only.
+app_review_events = Table(
+    "app_review_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("registration_id", String(64), ForeignKey("app_registrations.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("from_status", String(32)),
+    Column("to_status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index(None, "registration_id", "at"),
+)
+
+# The synthetic members of the sandbox data set, the only members sandbox clients read.
+sandbox_members = Table(
+    "sandbox_members",
+    metadata,
+    Column("member_key", String(64), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
 )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain.access import AccessScope
 from domain.records import Form
 from persistence import database
+from persistence.app_registry import SqlAppRegistrationRepository, SqlSandboxMemberRepository
 from persistence.repositories import (
     SqlAccessEventRepository,
     SqlAccessTokenRepository,
@@ -78,6 +79,8 @@ class SqlUnitOfWork:
     external_identities: SqlExternalIdentityRepository
     federation_nonces: SqlFederationNonceRepository
     external_auth_status: SqlExternalAuthStatusRepository
+    app_registrations: SqlAppRegistrationRepository
+    sandbox_members: SqlSandboxMemberRepository
 
     def __init__(self, sessions: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._sessions = sessions
@@ -112,6 +115,8 @@ class SqlUnitOfWork:
         self.external_identities = SqlExternalIdentityRepository(session)
         self.federation_nonces = SqlFederationNonceRepository(session)
         self.external_auth_status = SqlExternalAuthStatusRepository(session)
+        self.app_registrations = SqlAppRegistrationRepository(session)
+        self.sandbox_members = SqlSandboxMemberRepository(session)
         return self
 
     def __exit__(

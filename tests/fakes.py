@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from domain.access import AccessScope, Interaction, View
+from domain.app_registry import Registration, ReviewEvent
 from domain.apps import App, AppStatus, ConsentGrant
 from domain.audit import AccessEvent, GrantUsage, Outcome, summarize_usage
 from domain.coverage import Coverage
@@ -181,6 +182,67 @@ class FakeAppRepository:
     def list_all(self, status: AppStatus | None = None) -> list[App]:
         apps = [a for a in self.rows.values() if status is None or a.status is status]
         return sorted(apps, key=lambda a: (a.name, a.client_id))
+
+
+class FakeAppRegistrationRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, Registration] = {}
+        self.history: list[ReviewEvent] = []
+
+    def add(self, registration: Registration) -> None:
+        if registration.id in self.rows:
+            raise Conflict(f"registration {registration.id!r} exists")
+        self.rows[registration.id] = registration
+
+    def update(self, registration: Registration) -> None:
+        if registration.id not in self.rows:
+            raise NotFound("AppRegistration", registration.id)
+        self.rows[registration.id] = registration
+
+    def get(self, registration_id: str) -> Registration | None:
+        return self.rows.get(registration_id)
+
+    def for_client(self, client_id: str) -> Registration | None:
+        return next((r for r in self.rows.values() if client_id in r.client_ids), None)
+
+    def list_all(self, status: AppStatus | None = None) -> list[Registration]:
+        found = [r for r in self.rows.values() if status is None or r.status is status]
+        return sorted(found, key=lambda r: (-r.submitted_at.timestamp(), r.id))
+
+    def count_since(
+        self, since: datetime, *, contact_email: str | None = None, address: str | None = None
+    ) -> int:
+        return sum(
+            1
+            for r in self.rows.values()
+            if r.submitted_at >= since
+            and (contact_email is None or r.contact_email.lower() == contact_email.lower())
+            and (address is None or r.submitted_from == address)
+        )
+
+    def add_event(self, event: ReviewEvent) -> None:
+        self.history.append(event)
+
+    def events(self, registration_id: str) -> list[ReviewEvent]:
+        found = [e for e in self.history if e.registration_id == registration_id]
+        return sorted(found, key=lambda e: e.at)  # stable: in the order they were added
+
+
+class FakeSandboxMemberRepository:
+    def __init__(self) -> None:
+        self.keys: dict[str, datetime] = {}
+
+    def add(self, member_keys: Sequence[str], at: datetime) -> int:
+        new = [k for k in dict.fromkeys(member_keys) if k not in self.keys]
+        for key in new:
+            self.keys[key] = at
+        return len(new)
+
+    def contains(self, member_key: str) -> bool:
+        return member_key in self.keys
+
+    def list_keys(self, limit: int) -> list[str]:
+        return sorted(self.keys)[:limit]
 
 
 class FakeConsentGrantRepository:
@@ -1068,6 +1130,8 @@ class FakeUnitOfWork:
         self.external_identities = FakeExternalIdentityRepository()
         self.federation_nonces = FakeFederationNonceRepository()
         self.external_auth_status = FakeExternalAuthStatusRepository()
+        self.app_registrations = FakeAppRegistrationRepository()
+        self.sandbox_members = FakeSandboxMemberRepository()
         self.commits = 0
         self._committed = self._state()
 
@@ -1141,6 +1205,8 @@ _REPOSITORIES = (
     "external_identities",
     "federation_nonces",
     "external_auth_status",
+    "app_registrations",
+    "sandbox_members",
 )
 
 

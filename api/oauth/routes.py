@@ -26,6 +26,7 @@ from auth.members.sessions import SessionCookie
 from auth.oauth import discovery
 from auth.oauth.requests import OAuthResponse, RequestParts, recognized
 from auth.oauth.service import ChooseMember, ConsentNeeded, ErrorPage, LoginRequired, OAuthService
+from domain.apps import AppEnvironment
 from domain.members import RepresentationKind
 
 LOGIN_PATH = "/login"
@@ -158,6 +159,9 @@ def _consent_page(outcome: ConsentNeeded) -> dict[str, Any]:
             "logo_uri": logo if logo and logo.startswith("https://") else None,
             "privacy_policy_url": policy if policy and policy.startswith("https://") else None,
             "privacy_attested": app.privacy_attested,
+            "description": app.description,
+            "client_id": app.client_id,
+            "listed": app.environment is AppEnvironment.PRODUCTION,
         },
         "own_records": outcome.acting_as is RepresentationKind.SELF,
         "member_name": outcome.member_name,

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from auth.principal import may_read_member
 from auth.tokens import revoke_tokens_of_grant
 from domain.apps import ConsentGrant, GrantStatus
 from domain.audit import AccessEvent, Outcome
@@ -28,6 +29,10 @@ CONSENT_REVOKED = "consent-revoked"
 class ConsentRefused(ValueError):
     """Consent cannot be recorded: the app is not approved or the account does not act for
     the member."""
+
+
+class SandboxOnly(ConsentRefused):
+    """A sandbox app, and a member who is not one of the sandbox's synthetic members."""
 
 
 def active_grant(uow: UnitOfWork, client_id: str, member_key: str) -> ConsentGrant | None:
@@ -50,6 +55,8 @@ def record_consent(
     app = uow.apps.get(client_id)
     if app is None or not app.may_receive_data:
         raise ConsentRefused(f"app {client_id!r} is not approved")
+    if not may_read_member(uow, app, member_key):
+        raise SandboxOnly(f"sandbox app {client_id!r} reads only the sandbox's synthetic members")
     if not any(
         r.member_key == member_key for r in uow.representations.list_for_account(account_id)
     ):

@@ -15,6 +15,9 @@ ASSERTION_ALGORITHMS = ("RS256", "RS384", "ES256", "ES384")
 # SMART: a client assertion expires no more than five minutes after it is made.
 ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
 
+# The SMART User-access Brands bundle ("Find Health Plan"), named in the SMART configuration.
+USER_ACCESS_BRANDS_PATH = "/brands/user-access-brands.json"
+
 CAPABILITIES = (
     "launch-standalone",
     "client-public",
@@ -83,6 +86,10 @@ class OAuthConfig:
     @property
     def userinfo_endpoint(self) -> str:
         return f"{self.issuer}/oauth/userinfo"
+
+    @property
+    def user_access_brand_bundle(self) -> str:
+        return self.issuer + USER_ACCESS_BRANDS_PATH
 
     @property
     def jwks_uri(self) -> str:

@@ -48,6 +48,7 @@ def smart_configuration(config: OAuthConfig) -> JsonObject:
         "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "capabilities": list(CAPABILITIES),
+        "user_access_brand_bundle": config.user_access_brand_bundle,
     }
 
 

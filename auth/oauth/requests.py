@@ -60,6 +60,7 @@ PARAMETERS = frozenset(
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _DESCRIPTION_CHARACTERS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
@@ -94,6 +95,14 @@ class RequestParts:
                 return f"the parameter {printable(name)} holds control characters"
             if len(value) > MAX_PARAMETER_LENGTH:
                 return f"the parameter {printable(name)} is too long"
+        return self._authentication_problem(dict(self.parameters))
+
+    def _authentication_problem(self, parameters: Mapping[str, str]) -> str | None:
+        """An assertion that is not a JWT bearer assertion (RFC 7521 4.2, RFC 7523 2.2), even
+        from a client that also authenticates with HTTP Basic."""
+        assertion_type = parameters.get("client_assertion_type")
+        if assertion_type is not None and assertion_type != JWT_BEARER_ASSERTION:
+            return f"client_assertion_type must be {JWT_BEARER_ASSERTION}"
         return None
 
 

@@ -38,6 +38,7 @@ from auth.oauth.grants import (
 )
 from auth.oauth.remote_jwks import RemoteJwks
 from auth.oauth.requests import OAuthResponse, printable
+from auth.principal import may_read_member
 from auth.tokens import mint_access_token, mint_refresh_token
 from domain.apps import ConsentGrant
 from domain.oauth import SigningKey
@@ -104,7 +105,8 @@ class SmartServer(AuthorizationServer):
         return fhir_user(self.uow, self.config.fhir_base_url, account_id, member_key)
 
     def live_grant(self, grant_id: str, client_id: str, member_key: str) -> ConsentGrant | None:
-        """The grant, if it is active, for that app and member, and the app still approved."""
+        """The grant, if it is active, for that app and member, and the app still approved (and
+        a sandbox app's member still a sandbox member)."""
         grant = self.uow.grants.get(grant_id)
         if (
             grant is None
@@ -114,7 +116,13 @@ class SmartServer(AuthorizationServer):
         ):
             return None
         app = self.uow.apps.get(client_id)
-        return grant if app is not None and app.may_receive_data else None
+        if (
+            app is None
+            or not app.may_receive_data
+            or not may_read_member(self.uow, app, member_key)
+        ):
+            return None
+        return grant
 
     def generate_token(  # noqa: PLR0917  (authlib's signature)
         self,

@@ -192,6 +192,12 @@ class OAuthService:
                     granted = consent.record_consent(
                         uow, authorizer.account_id, authorizer.member_key, client_id, now
                     )
+                except consent.SandboxOnly:
+                    return ErrorPage(
+                        403,
+                        "access_denied",
+                        "This is a sandbox app: it may read only the sandbox's synthetic members.",
+                    )
                 except consent.ConsentRefused:
                     return ErrorPage(403, "access_denied", "This app cannot be allowed.")
                 authorizer = server.authorizer(granted, authorizer.account_id)
@@ -314,6 +320,15 @@ class OAuthService:
         if error.redirect_uri:
             response: OAuthResponse = server.handle_error_response(request, error)
             return response
+        client_id = request.payload.client_id
+        app = server.uow.apps.get(client_id) if isinstance(client_id, str) and client_id else None
+        if app is not None and not app.may_receive_data:
+            # A registered app that is not approved (submitted, rejected, suspended, retired).
+            return ErrorPage(
+                403,
+                "unauthorized_client",
+                f"The app {app.name!r} is {app.status.value}: it cannot connect now.",
+            )
         return ErrorPage(400, error.error or "invalid_request", error.get_error_description())
 
 

@@ -570,6 +570,24 @@ def test_a11_anonymous_or_public_introspection_is_401(smart: Smart) -> None:
         assert "active" not in response.json()
 
 
+def test_a11_an_assertion_of_another_kind_beside_basic_is_refused_not_ignored(
+    smart: Smart,
+) -> None:
+    token = smart.tokens(MEMBER_A, SYMMETRIC)["access_token"]
+
+    response = _introspect(
+        smart,
+        token,
+        basic(SYMMETRIC, smart.secret),
+        client_assertion_type="urn:example:not-a-jwt",
+        client_assertion="anything",
+    )
+
+    assert response.status_code == 400 and error_of(response) == "invalid_request"
+    assert "client_assertion_type" in response.json()["error_description"]
+    assert "active" not in response.json()
+
+
 def test_a11_an_active_token_is_described(smart: Smart) -> None:
     token = smart.tokens(MEMBER_A, SYMMETRIC)
 

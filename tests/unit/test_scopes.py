@@ -233,7 +233,8 @@ any_scopes = st.lists(
 
 
 def _granted(scope_texts: list[str]) -> dict[str, TypeAccess]:
-    return patient_access([s for s in scope_texts if _parses(s)], TYPES)
+    # Wildcards expand over every type the scopes name, as the server expands over all it holds.
+    return patient_access([s for s in scope_texts if _parses(s)], (*TYPES, "Organization"))
 
 
 def _parses(text: str) -> bool:

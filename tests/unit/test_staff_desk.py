@@ -71,11 +71,11 @@ def test_each_role_gets_its_views_and_actions_and_no_role_gets_records() -> None
         View.ACCESS_HISTORY,
         View.RECORD_COUNTS,
     }
-    assert rep.actions == set(StaffAction)
+    assert rep.actions == set(StaffAction) - {StaffAction.VET_APPS}
     assert analyst.views == {View.AGGREGATES} and not analyst.actions
     assert analyst.suppress_below == 11
     assert admin.views == {View.APPS, View.STAFF, View.INGESTION_RUNS, View.SIGN_IN_METHODS}
-    assert not admin.actions
+    assert admin.actions == {StaffAction.VET_APPS}
     for scope in (rep, analyst, admin):
         assert scope.member_key is None and not scope.types and not scope.reference_data
         for resource_type in ("Patient", "ExplanationOfBenefit", "Observation", "Practitioner"):

@@ -43,6 +43,9 @@ class App:
     redirect_uris: list[str]
     scopes: list[str]
     created_at: datetime
+    sandbox: bool = strawberry.field(
+        description="A sandbox client: it reads only the sandbox's synthetic members."
+    )
 
     @classmethod
     def from_domain(cls, app: apps.App) -> Self:
@@ -60,6 +63,7 @@ class App:
             redirect_uris=list(app.redirect_uris),
             scopes=list(app.scopes),
             created_at=app.created_at,
+            sandbox=app.environment is apps.AppEnvironment.SANDBOX,
         )
 
 
