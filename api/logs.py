@@ -45,7 +45,7 @@ SENSITIVE_KEYS = frozenset(
 )
 # Libraries that log what PAI must not (authlib writes issued tokens at debug level, the
 # HTTP clients full URLs) speak from warnings up, whatever PAI_LOG_LEVEL says.
-QUIET_LIBRARIES = ("authlib", "httpx", "httpx2", "httpcore", "hpack")
+QUIET_LIBRARIES = ("authlib", "httpx", "httpx2", "httpcore", "httpcore2", "hpack")
 # An incoming request id is kept only when it is short and plain.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
