@@ -132,6 +132,8 @@ def test_a_traceback_is_plain_text_without_local_values(lines: io.StringIO) -> N
 def test_libraries_that_log_tokens_at_debug_level_are_kept_quiet(lines: io.StringIO) -> None:
     logging.getLogger("authlib.oauth2.rfc6749.grants").debug("Issue token %s", "t0k3n")
     logging.getLogger("httpx2").info("HTTP Request: GET https://idp.example/?code=1")
+    # httpx2's transport logs every response's headers, redirects' codes and states included.
+    logging.getLogger("httpcore2.http11").debug("headers (b'location', b'/cb?code=c0d3')")
     logging.getLogger("authlib").warning("a warning still shows")
 
     assert [r["event"] for r in records(lines)] == ["a warning still shows"]
