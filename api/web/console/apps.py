@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from api.web.console.rendering import render
-from api.web.console.routes import HOME, ConsoleContext
+from api.web.console.routes import ConsoleContext
 from auth.app_registry import AppVetting, ComposeNotice, NotPermitted, PolicyCheck
 from auth.staff.signin import ConsoleCookie, ConsoleSession, console_session
 from domain.app_registry import QUESTIONS, TRANSITIONS, TransitionRefused
@@ -67,7 +66,7 @@ class _ReviewPages:
         self.console = context.console
 
     def cookie(self) -> ConsoleCookie:
-        return ConsoleCookie(self.console.secret_key(), secure=self.console.https)
+        return self.console.cookie()
 
     async def list_page(self, request: Request) -> Response:
         wanted = request.query_params.get("status", "")
@@ -223,19 +222,10 @@ class _ReviewPages:
     def _render(
         self, template: str, session: ConsoleSession, status_code: int = 200, **values: Any
     ) -> Response:
-        return render(
-            template,
-            https=self.console.https,
-            status_code=status_code,
-            plan_name=self.console.plan_name,
-            staff=session.user,
-            csrf=self.cookie().csrf_token(session.session),
-            home=HOME[session.user.role],
-            **values,
-        )
+        return self.console.render(template, session, status_code, **values)
 
     def _message(self, session: ConsoleSession, title: str, text: str, status: int) -> Response:
-        return self._render("message.html", session, status_code=status, title=title, text=text)
+        return self.console.message(session, title, text, status)
 
 
 def _text(value: object) -> str:

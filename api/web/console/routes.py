@@ -72,6 +72,27 @@ class ConsoleContext:
     password_cost: ScryptCost = DEFAULT_COST
     sign_in: SignInSetup = EMAIL_ONLY
 
+    def cookie(self) -> ConsoleCookie:
+        return ConsoleCookie(self.secret_key(), secure=self.https)
+
+    def render(
+        self, template: str, session: ConsoleSession, status_code: int = 200, **values: Any
+    ) -> Response:
+        """A console page for the signed-in staff user, with the session's CSRF token."""
+        return render(
+            template,
+            https=self.https,
+            status_code=status_code,
+            plan_name=self.plan_name,
+            staff=session.user,
+            csrf=self.cookie().csrf_token(session.session),
+            home=HOME[session.user.role],
+            **values,
+        )
+
+    def message(self, session: ConsoleSession, title: str, text: str, status: int) -> Response:
+        return self.render("message.html", session, status_code=status, title=title, text=text)
+
 
 def console_routes(context: ConsoleContext) -> list[BaseRoute]:
     pages = _Pages(context)
@@ -104,7 +125,7 @@ class _Pages:
         self.context = context
 
     def cookie(self) -> ConsoleCookie:
-        return ConsoleCookie(self.context.secret_key(), secure=self.context.https)
+        return self.context.cookie()
 
     # --- signing in and out -------------------------------------------------------------------
 
@@ -599,19 +620,10 @@ class _Pages:
     def _render(
         self, template: str, session: ConsoleSession, status_code: int = 200, **values: Any
     ) -> Response:
-        return render(
-            template,
-            https=self.context.https,
-            status_code=status_code,
-            plan_name=self.context.plan_name,
-            staff=session.user,
-            csrf=self.cookie().csrf_token(session.session),
-            home=HOME[session.user.role],
-            **values,
-        )
+        return self.context.render(template, session, status_code, **values)
 
     def _message(self, session: ConsoleSession, title: str, text: str, status: int) -> Response:
-        return self._render("message.html", session, status_code=status, title=title, text=text)
+        return self.context.message(session, title, text, status)
 
     def _confirm(self, session: ConsoleSession, *, error: str | None, **values: Any) -> Response:
         return self._render(
