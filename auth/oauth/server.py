@@ -91,8 +91,11 @@ class SmartServer(AuthorizationServer):
         )
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        """Only approved apps exist for the server: any other is an unknown client."""
-        app = self.uow.apps.get(client_id) if isinstance(client_id, str) else None
+        """Only approved apps exist for the server: any other is an unknown client (an id with a
+        NUL, say from an assertion's `iss`, names no app and cannot be looked up in PostgreSQL)."""
+        if not isinstance(client_id, str) or "\x00" in client_id:
+            return None
+        app = self.uow.apps.get(client_id)
         return OAuthClient(app) if app is not None and app.may_receive_data else None
 
     def authorizer(self, grant: ConsentGrant, account_id: str | None = None) -> Authorizer:

@@ -304,7 +304,7 @@ class OAuthService:
             kid = unverified.headers().get("kid")
         except (JoseError, ValueError, TypeError):
             return
-        if not isinstance(client_id, str):
+        if not isinstance(client_id, str) or "\x00" in client_id:  # names no app
             return
         with self._unit_of_work() as uow:
             app = uow.apps.get(client_id)
